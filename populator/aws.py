@@ -1,0 +1,121 @@
+"""AWS sessions and clients, created the standard way, and AWS errors in the user's terms.
+
+Nothing here sets an endpoint: botocore resolves `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`,
+`AWS_ENDPOINT_URL_DYNAMODB`, profiles, regions and the credential chain on its own, and that is
+exactly what a user of the AWS CLI expects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
+from botocore.exceptions import (
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+
+from .config import AwsKeys
+from .errors import AwsAccessError, UsageError
+
+DEFAULT_S3_REGION = "us-east-1"
+_ACCESS_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "MissingAuthenticationToken",
+}
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Who we are on AWS, and where."""
+
+    profile: str | None
+    dynamodb_region: str
+    dynamodb_keys: AwsKeys | None
+    pool_size: int  # HTTP connections per client
+
+
+def new_session(profile: str | None) -> AioSession:
+    try:
+        return AioSession(profile=profile)
+    except ProfileNotFound:
+        raise UsageError(f"AWS profile {profile!r} is not in your AWS config or credentials file.") from None
+
+
+def s3_client(session: AioSession, settings: AwsSettings) -> Any:
+    """An async S3 client context manager; botocore's standard retries cover GET and LIST."""
+    config = AioConfig(
+        max_pool_connections=settings.pool_size,
+        retries={"mode": "standard", "max_attempts": 5},
+        read_timeout=60,
+        connect_timeout=10,
+    )
+    region = session.get_config_variable("region") or DEFAULT_S3_REGION
+    return session.create_client("s3", region_name=region, config=config)
+
+
+def dynamodb_client(session: AioSession, settings: AwsSettings) -> Any:
+    """An async DynamoDB client context manager.
+
+    botocore's own retries are switched off: the writers retry with their own budget, and every
+    throttle must reach them (and the rate controller) instead of being absorbed silently.
+    """
+    config = AioConfig(
+        max_pool_connections=settings.pool_size,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        read_timeout=20,
+        connect_timeout=10,
+    )
+    keys = settings.dynamodb_keys
+    return session.create_client(
+        "dynamodb",
+        region_name=settings.dynamodb_region,
+        aws_access_key_id=keys.access_key_id if keys else None,
+        aws_secret_access_key=keys.secret_access_key.reveal() if keys else None,
+        config=config,
+    )
+
+
+def identity_hint(keys: AwsKeys | None, profile: str | None) -> str:
+    """The identity used, as far as it may be shown."""
+    if keys is not None:
+        return f"the storage config's {keys.hint}"
+    if profile:
+        return f"AWS profile {profile!r}"
+    return "the default AWS credential chain"
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate(exc: BaseException, *, action: str, permission: str, identity: str) -> UsageError | None:
+    """An AWS error a user can fix → a UsageError that says what to fix; None otherwise."""
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return AwsAccessError(
+            f"No AWS credentials found for {action} ({identity}). Configure the default chain "
+            "(environment, ~/.aws, instance profile), pass --profile, or put keys in the storage config."
+        )
+    if isinstance(exc, NoRegionError):
+        return UsageError(f"No AWS region is configured for {action}. Set AWS_REGION or pass --profile.")
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        if code in _ACCESS_CODES:
+            return AwsAccessError(
+                f"AWS refused {action} for {identity} ({code}). Check the credentials, and that "
+                f"the identity is allowed {permission}."
+            )
+    return None

@@ -1,0 +1,134 @@
+"""One backfill job, end to end: AWS clients, the table, the writer, the pipeline.
+
+This is the library entry point the CLI and the demo both call; it raises `UsageError` for
+anything a user can fix and returns the tally of what happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .archive import ArchiveLocation
+from .aws import AwsSettings, dynamodb_client, identity_hint, new_session, s3_client, translate
+from .config import StorageConfig
+from .errors import ArchiveError, UsageError
+from .manifest import BatchWriter, ConditionalWriter, RetryPolicy, ensure_table
+from .observe import Hub, Subscriber, TableReady, Throttled
+from .pipeline import PipelineOptions, run_pipeline
+from .report import Tally
+
+
+@dataclass(frozen=True)
+class BackfillJob:
+    """Everything one `populator run` needs, already parsed and validated."""
+
+    location: ArchiveLocation
+    storage: StorageConfig
+    pipeline: PipelineOptions
+    profile: str | None = None
+    dry_run: bool = False
+    conditional: bool = False
+    on_demand: bool = False
+    retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 - frozen, immutable default
+
+
+async def run_backfill(
+    job: BackfillJob, hub: Hub, tally: Tally | None = None, extra_subscribers: Sequence[Subscriber] = ()
+) -> Tally:
+    """Run the job; every event goes to `hub`. Returns the tally, which it subscribes first.
+
+    `extra_subscribers` come after the tally, so they see its counts already updated.
+    """
+    tally = tally if tally is not None else Tally(dry_run=job.dry_run)
+    hub.subscribe(tally)
+    for subscriber in extra_subscribers:
+        hub.subscribe(subscriber)
+    settings = AwsSettings(
+        profile=job.profile,
+        dynamodb_region=job.storage.region,
+        dynamodb_keys=job.storage.keys,
+        pool_size=max(
+            job.pipeline.concurrency, job.pipeline.writers * (BATCH_SIZE_FOR_POOL if job.conditional else 1)
+        )
+        + 4,
+    )
+    session = new_session(job.profile)
+    s3_identity = identity_hint(None, job.profile)
+    table_identity = identity_hint(job.storage.keys, job.profile)
+    async with contextlib.AsyncExitStack() as stack:
+        s3 = None
+        if job.location.is_s3:
+            s3 = await stack.enter_async_context(s3_client(session, settings))
+        writer = None
+        if not job.dry_run:
+            dynamodb = await stack.enter_async_context(dynamodb_client(session, settings))
+            table = await _guard(
+                ensure_table(dynamodb, job.storage.table, on_demand=job.on_demand),
+                action=f"access to DynamoDB table {job.storage.table!r} in {job.storage.region}",
+                permission="dynamodb:DescribeTable (and CreateTable, UpdateTimeToLive for a new table)",
+                identity=table_identity,
+            )
+            hub.publish(TableReady(table))
+            writer_type = ConditionalWriter if job.conditional else BatchWriter
+            writer = writer_type(
+                dynamodb, table.name, job.retry, on_throttle=lambda: hub.publish(Throttled())
+            )
+        try:
+            await _guard(
+                run_pipeline(job.pipeline, hub, writer=writer, s3=s3),
+                action=f"the backfill from {job.location} into {job.storage.table!r}",
+                permission=(
+                    "s3:ListBucket and s3:GetObject on the archive, and "
+                    + ("dynamodb:PutItem" if job.conditional else "dynamodb:BatchWriteItem")
+                    + " on the table"
+                ),
+                identity=f"S3: {s3_identity}; DynamoDB: {table_identity}",
+            )
+        finally:
+            tally.finish()
+    return tally
+
+
+# Conditional mode sends one PutItem per item of a batch at once.
+BATCH_SIZE_FOR_POOL = 25
+
+
+async def _guard(awaitable: Any, *, action: str, permission: str, identity: str) -> Any:
+    """Await, turning AWS errors a user can fix into UsageErrors with a clear message.
+
+    Task groups wrap errors in ExceptionGroups; the first leaf a user can act on wins.
+    """
+    try:
+        return await awaitable
+    except Exception as exc:
+        leaves = _leaves(exc)
+        for leaf in leaves:
+            if isinstance(leaf, UsageError):
+                raise leaf from None
+            usage = translate(leaf, action=action, permission=permission, identity=identity)
+            if usage is not None:
+                raise usage from None
+            if isinstance(leaf, ClientError):
+                code = leaf.response.get("Error", {}).get("Code")
+                message = leaf.response.get("Error", {}).get("Message") or code
+                if code == "NoSuchBucket":
+                    raise ArchiveError(f"{action} failed: the bucket does not exist ({message}).") from None
+                if code == "ResourceNotFoundException":
+                    raise UsageError(f"{action} failed: the table is gone ({message}).") from None
+        if len(leaves) == 1 and leaves[0] is not exc:
+            raise leaves[0] from None
+        raise
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if not isinstance(exc, BaseExceptionGroup):
+        return [exc]
+    found: list[BaseException] = []
+    for inner in exc.exceptions:
+        found.extend(_leaves(inner))
+    return found

@@ -1,0 +1,186 @@
+"""`populator`: the command line. Parsing, wiring and exit codes only; no business logic.
+
+Exit codes: 0 every selected object written; 1 some objects failed (each named); 2 usage or
+configuration error; 3 an unexpected internal error; 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .archive import SINCE_HELP, parse_location, parse_since
+from .backfill import BackfillJob, run_backfill
+from .config import load_resolver_config, load_storage_config
+from .errors import PopulatorError, UsageError
+from .manifest import RetryPolicy
+from .observe import Hub
+from .pipeline import PipelineOptions
+from .progress import LiveProgress, print_summary
+from .report import Tally
+
+EXIT_OK, EXIT_FAILED_OBJECTS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+app = typer.Typer(
+    name="populator",
+    help="Back-fill the Snowplow event manifest (DynamoDB) from an enriched-event archive.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+
+RUN_EXAMPLES = """
+Examples:
+
+  populator run s3://acme/enriched/archive/ dynamodb.json iglu_resolver.json --since 2026-06-01
+
+  populator run ./archive dynamodb.json iglu_resolver.json --dry-run
+"""
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"populator {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Back-fill the Snowplow event manifest (DynamoDB) from an enriched-event archive."""
+
+
+@app.command(epilog=RUN_EXAMPLES)
+def run(
+    enriched_archive: Annotated[
+        str, typer.Argument(help="s3://bucket/prefix/ (s3n://, s3a:// too) or a local directory.")
+    ],
+    storage_config: Annotated[Path, typer.Argument(help="The amazon_dynamodb_config self-describing JSON.")],
+    resolver_config: Annotated[Path, typer.Argument(help="The Iglu resolver config JSON.")],
+    since: Annotated[str | None, typer.Option(help=f"Only runs at or after this time: {SINCE_HELP}.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=1024, help="Objects read in parallel.")] = 32,
+    writers: Annotated[int, typer.Option(min=1, max=512, help="DynamoDB write requests in flight.")] = 16,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List, read, parse and count; make no DynamoDB call.")
+    ] = False,
+    conditional: Annotated[
+        bool,
+        typer.Option(
+            "--conditional", help="Write with the shredder's conditional PutItem: an existing item wins."
+        ),
+    ] = False,
+    include_expired: Annotated[
+        bool, typer.Option("--include-expired", help="Also write items whose 180-day TTL has already passed.")
+    ] = False,
+    on_demand: Annotated[
+        bool,
+        typer.Option("--on-demand", help="Create a missing table PAY_PER_REQUEST instead of 100 WCU/RCU."),
+    ] = False,
+    profile: Annotated[
+        str | None, typer.Option(help="AWS profile (default: AWS_PROFILE or the default chain).")
+    ] = None,
+    max_attempts: Annotated[
+        int, typer.Option(min=1, max=100, help="Attempts per write request before its object is failed.")
+    ] = RetryPolicy.attempts,
+    retry_base_delay: Annotated[
+        float, typer.Option(min=0.0, hidden=True, help="First backoff step in seconds (tests).")
+    ] = RetryPolicy.base_delay,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and errors.")] = False,
+) -> None:
+    """Back-fill the manifest table from the archive (idempotent; safe to run again)."""
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    try:
+        location = parse_location(enriched_archive)
+        since_at = parse_since(since) if since is not None else None
+        storage = load_storage_config(storage_config)
+        load_resolver_config(resolver_config)
+        job = BackfillJob(
+            location=location,
+            storage=storage,
+            pipeline=PipelineOptions(
+                location=location,
+                since=since_at,
+                concurrency=concurrency,
+                writers=writers,
+                include_expired=include_expired,
+            ),
+            profile=profile or None,
+            dry_run=dry_run,
+            conditional=conditional,
+            on_demand=on_demand,
+            retry=RetryPolicy(attempts=max_attempts, base_delay=retry_base_delay),
+        )
+    except UsageError as exc:
+        _fail(err, exc)
+    code = execute(job, out, err, quiet=quiet)
+    raise typer.Exit(code)
+
+
+def execute(job: BackfillJob, out: Console, err: Console, *, quiet: bool = False) -> int:
+    """Run a job with progress and summary; returns the exit code. Shared by `run` and `demo`."""
+    hub = Hub()
+    tally = Tally(dry_run=job.dry_run)
+    live = LiveProgress(err, tally) if not quiet and err.is_terminal else None
+    try:
+        with live if live is not None else contextlib.nullcontext():
+            asyncio.run(run_backfill(job, hub, tally, extra_subscribers=[live] if live else []))
+    except KeyboardInterrupt:
+        err.print(
+            "interrupted: nothing more is written. Run the same command again to carry on "
+            "(writes are idempotent).",
+            markup=False,
+        )
+        return EXIT_INTERRUPTED
+    except PopulatorError as exc:
+        _print_error(err, exc)
+        return exc.exit_code
+    except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
+        if os.environ.get("POPULATOR_DEBUG"):
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc}. This is a bug in populator; rerun with "
+            "POPULATOR_DEBUG=1 for the traceback and report it.",
+            markup=False,
+        )
+        return EXIT_INTERNAL
+    print_summary(out, tally)
+    return EXIT_FAILED_OBJECTS if tally.failures else EXIT_OK
+
+
+def _print_error(err: Console, exc: PopulatorError) -> None:
+    err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _fail(err: Console, exc: UsageError) -> None:
+    _print_error(err, exc)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command(epilog="Example:\n\n  populator demo --events 30000")
+def demo(
+    events: Annotated[int, typer.Option(min=100, help="Events to generate in the sample archive.")] = 30_000,
+    keep: Annotated[Path | None, typer.Option(help="Write the sample archive here and keep it.")] = None,
+) -> None:
+    """Generate a sample archive, start moto (S3 + DynamoDB) on loopback, and back-fill it."""
+    from .demo import run_demo
+
+    raise typer.Exit(run_demo(events=events, keep=keep))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)

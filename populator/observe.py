@@ -1,0 +1,106 @@
+"""What the stages report, and who listens.
+
+Stages publish small event records to a `Hub`; progress displays, logs and the summary are
+subscribers. No stage knows about the terminal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .archive import ArchiveObject, RunFolder
+from .manifest import TableInfo
+
+
+@dataclass(frozen=True, slots=True)
+class RunsSelected:
+    runs: list[RunFolder]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectListed:
+    obj: ArchiveObject
+
+
+@dataclass(frozen=True, slots=True)
+class ListingDone:
+    objects: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class TableReady:
+    table: TableInfo
+
+
+@dataclass(frozen=True, slots=True)
+class BytesRead:
+    obj: ArchiveObject
+    count: int  # compressed bytes, as stored
+
+
+@dataclass(frozen=True, slots=True)
+class LinesParsed:
+    """One block of lines of an object, parsed."""
+
+    obj: ArchiveObject
+    lines: int
+    blank: int
+    bad: Counter[str]
+    expired: int
+    merged: int  # duplicates of a key already in the same request, folded into it
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsAcknowledged:
+    obj: ArchiveObject
+    written: int
+    already_present: int
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    """DynamoDB pushed back once (a throttling error or UnprocessedItems)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectFinished:
+    obj: ArchiveObject
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectFailedEvent:
+    obj: ArchiveObject
+    reason: str
+
+
+Event = (
+    RunsSelected
+    | ObjectListed
+    | ListingDone
+    | TableReady
+    | BytesRead
+    | LinesParsed
+    | ItemsAcknowledged
+    | Throttled
+    | ObjectFinished
+    | ObjectFailedEvent
+)
+Subscriber = Callable[[Event], None]
+
+
+@dataclass
+class Hub:
+    """Delivers every event to every subscriber, synchronously and in order."""
+
+    subscribers: list[Subscriber] = field(default_factory=list)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.append(subscriber)
+
+    def publish(self, event: Event) -> None:
+        for subscriber in self.subscribers:
+            subscriber(event)

@@ -1,0 +1,152 @@
+"""Stream one archive object as lines: fetch, detect gzip by magic bytes, split lines.
+
+Nothing here holds a whole object in memory. Compressed chunks are inflated with a bounded
+output size (so a 1000:1 gzip bomb cannot balloon memory), multi-member gzip is followed member
+by member, and a line longer than `MAX_LINE_BYTES` is reported once as too long and skipped
+without being buffered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiofiles
+from isal import isal_zlib
+
+from .events import MAX_LINE_BYTES
+
+CHUNK_BYTES = 256 * 1024
+# Upper bound on what one decompress call may produce; keeps memory flat on high ratios.
+MAX_INFLATE_BYTES = 4 * 1024 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_WBITS = 31
+
+
+class CorruptObject(Exception):
+    """The object's bytes are not what they claim to be (truncated or corrupt gzip)."""
+
+
+@dataclass(slots=True)
+class LineBlock:
+    """Consecutive lines of an object, starting at line number `first` (1-based).
+
+    A line is its bytes without the newline, or None when it was longer than the limit (its
+    bytes were never kept). Blocks rather than single lines keep per-line overhead low.
+    """
+
+    first: int
+    lines: list[bytes | None]
+
+
+async def s3_chunks(s3: Any, bucket: str, key: str) -> AsyncIterator[bytes]:
+    """The raw bytes of an S3 object, streamed."""
+    response = await s3.get_object(Bucket=bucket, Key=key)
+    async with response["Body"] as body:
+        while chunk := await body.read(CHUNK_BYTES):
+            yield chunk
+
+
+async def file_chunks(path: str) -> AsyncIterator[bytes]:
+    """The raw bytes of a local file, streamed."""
+    async with aiofiles.open(path, "rb") as handle:
+        while chunk := await handle.read(CHUNK_BYTES):
+            yield chunk
+
+
+class _GzipStream:
+    """Inflates concatenated gzip members; output per call is bounded."""
+
+    def __init__(self) -> None:
+        self._inflater = isal_zlib.decompressobj(_GZIP_WBITS)
+        self._member_has_data = False
+        self._after_member = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        while data:
+            if self._after_member:
+                # Bytes after a finished member: a new member, or padding some tools append.
+                if not data.strip(b"\x00"):
+                    return out
+                if not data.startswith(GZIP_MAGIC[: len(data)]):
+                    raise CorruptObject("unexpected bytes after a gzip member")
+                self._inflater = isal_zlib.decompressobj(_GZIP_WBITS)
+                self._after_member = False
+                self._member_has_data = False
+            try:
+                chunk = self._inflater.decompress(data, MAX_INFLATE_BYTES)
+            except isal_zlib.error as exc:
+                raise CorruptObject(f"corrupt gzip data ({exc})") from None
+            self._member_has_data = True
+            if chunk:
+                out.append(chunk)
+            if self._inflater.eof:
+                data = self._inflater.unused_data
+                self._after_member = True
+            else:
+                data = self._inflater.unconsumed_tail
+        return out
+
+    def close(self) -> None:
+        if self._member_has_data and not self._after_member:
+            raise CorruptObject("truncated gzip stream (the last member ends early)")
+
+
+async def decoded_chunks(raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Raw bytes → plain bytes, inflating when the first bytes are the gzip magic."""
+    gzip: _GzipStream | None = None
+    head = b""
+    decided = False
+    async for chunk in raw:
+        if not decided:
+            head += chunk
+            if len(head) < len(GZIP_MAGIC):
+                continue
+            decided = True
+            chunk, head = head, b""
+            if chunk.startswith(GZIP_MAGIC):
+                gzip = _GzipStream()
+        if gzip is None:
+            yield chunk
+        else:
+            for piece in gzip.feed(chunk):
+                yield piece
+    if not decided and head:
+        yield head
+    if gzip is not None:
+        gzip.close()
+
+
+async def iter_lines(
+    chunks: AsyncIterator[bytes], max_line: int = MAX_LINE_BYTES
+) -> AsyncIterator[LineBlock]:
+    """Plain bytes → blocks of lines. A trailing `\\r` is dropped; the last line needs no newline."""
+    number = 1  # number of the next line to come out
+    pending = b""
+    skipping = False  # inside a too-long line, dropping bytes until its newline
+    async for chunk in chunks:
+        if skipping:
+            cut = chunk.find(b"\n")
+            if cut < 0:
+                continue
+            skipping = False
+            chunk = chunk[cut + 1 :]
+        data = pending + chunk if pending else chunk
+        lines: list[bytes | None] = data.split(b"\n")
+        pending = lines.pop()  # type: ignore[assignment]
+        for index, line in enumerate(lines):
+            if len(line) > max_line:  # type: ignore[arg-type]
+                lines[index] = None
+            elif line.endswith(b"\r"):  # type: ignore[union-attr]
+                lines[index] = line[:-1]  # type: ignore[index]
+        if len(pending) > max_line:
+            lines.append(None)
+            pending = b""
+            skipping = True
+        if lines:
+            yield LineBlock(number, lines)
+            number += len(lines)
+    if pending:
+        yield LineBlock(number, [pending[:-1] if pending.endswith(b"\r") else pending])
