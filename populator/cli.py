@@ -102,30 +102,62 @@ def run(
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     try:
-        location = parse_location(enriched_archive)
-        since_at = parse_since(since) if since is not None else None
-        storage = load_storage_config(storage_config)
-        load_resolver_config(resolver_config)
-        job = BackfillJob(
-            location=location,
-            storage=storage,
-            pipeline=PipelineOptions(
-                location=location,
-                since=since_at,
-                concurrency=concurrency,
-                writers=writers,
-                include_expired=include_expired,
-            ),
-            profile=profile or None,
+        job = build_job(
+            enriched_archive,
+            storage_config,
+            resolver_config,
+            since=since,
+            concurrency=concurrency,
+            writers=writers,
             dry_run=dry_run,
             conditional=conditional,
+            include_expired=include_expired,
             on_demand=on_demand,
+            profile=profile,
             retry=RetryPolicy(attempts=max_attempts, base_delay=retry_base_delay),
         )
     except UsageError as exc:
         _fail(err, exc)
     code = execute(job, out, err, quiet=quiet)
     raise typer.Exit(code)
+
+
+def build_job(
+    enriched_archive: str,
+    storage_config: Path,
+    resolver_config: Path,
+    *,
+    since: str | None = None,
+    concurrency: int = 32,
+    writers: int = 16,
+    dry_run: bool = False,
+    conditional: bool = False,
+    include_expired: bool = False,
+    on_demand: bool = False,
+    profile: str | None = None,
+    retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
+) -> BackfillJob:
+    """The command line's arguments → a validated job. Raises UsageError before any AWS call."""
+    location = parse_location(enriched_archive)
+    since_at = parse_since(since) if since is not None else None
+    storage = load_storage_config(storage_config)
+    load_resolver_config(resolver_config)
+    return BackfillJob(
+        location=location,
+        storage=storage,
+        pipeline=PipelineOptions(
+            location=location,
+            since=since_at,
+            concurrency=concurrency,
+            writers=writers,
+            include_expired=include_expired,
+        ),
+        profile=profile or None,
+        dry_run=dry_run,
+        conditional=conditional,
+        on_demand=on_demand,
+        retry=retry,
+    )
 
 
 def execute(job: BackfillJob, out: Console, err: Console, *, quiet: bool = False) -> int:
@@ -168,9 +200,9 @@ def _fail(err: Console, exc: UsageError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-@app.command(epilog="Example:\n\n  populator demo --events 30000")
+@app.command(epilog="Example:\n\n  populator demo --events 20000")
 def demo(
-    events: Annotated[int, typer.Option(min=100, help="Events to generate in the sample archive.")] = 30_000,
+    events: Annotated[int, typer.Option(min=100, help="Events to generate in the sample archive.")] = 20_000,
     keep: Annotated[Path | None, typer.Option(help="Write the sample archive here and keep it.")] = None,
 ) -> None:
     """Generate a sample archive, start moto (S3 + DynamoDB) on loopback, and back-fill it."""

@@ -1,0 +1,86 @@
+"""Shared fixtures: one moto server per session, reached over real HTTP.
+
+* ``moto_server``: the session's :class:`~tests.support.moto_server.MotoHandle`.
+* ``aws``: points this process at moto for one test (env applied with ``monkeypatch``) and
+  offers ``.url``, ``.env`` (a full environment for subprocesses) and ``.boto3_client()``.
+* ``dynamo_proxy``: a fault-injecting :class:`~tests.support.dynamo_proxy.DynamoProxy` in
+  front of moto, stopped after the test.
+* ``unique_name``: a fresh ``t-<8 hex>`` name; the server is shared, so tests isolate
+  themselves with unique bucket/table names instead of resetting it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+import pytest
+
+from tests.support.dynamo_proxy import DynamoProxy
+from tests.support.moto_server import (
+    ACCESS_KEY_ID,
+    REGION,
+    SECRET_ACCESS_KEY,
+    MotoHandle,
+    apply_aws_env,
+    aws_child_env,
+    start_moto_server,
+)
+
+
+@dataclass(frozen=True)
+class AwsTestEnv:
+    """This test's view of AWS: moto at ``url``, with ``env`` for subprocesses."""
+
+    url: str
+    env: dict[str, str]
+
+    def boto3_client(
+        self,
+        service: str,
+        *,
+        endpoint_url: str | None = None,
+        config: botocore.config.Config | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A boto3 client for moto (or ``endpoint_url``, e.g. a DynamoProxy), from a fresh
+        session so no state is shared with other tests or with boto3's default session."""
+        session = boto3.session.Session(
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+            region_name=REGION,
+        )
+        return session.client(service, endpoint_url=endpoint_url or self.url, config=config, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoHandle]:
+    handle = start_moto_server()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoHandle, monkeypatch: pytest.MonkeyPatch) -> AwsTestEnv:
+    apply_aws_env(monkeypatch, moto_server.url)
+    return AwsTestEnv(url=moto_server.url, env=aws_child_env(moto_server.url))
+
+
+@pytest.fixture
+def dynamo_proxy(moto_server: MotoHandle) -> Iterator[DynamoProxy]:
+    proxy = DynamoProxy(moto_server.url).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def unique_name() -> str:
+    return f"t-{uuid.uuid4().hex[:8]}"
