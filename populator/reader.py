@@ -8,7 +8,7 @@ without being buffered.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,13 +63,14 @@ class _GzipStream:
         self._member_has_data = False
         self._after_member = False
 
-    def feed(self, data: bytes) -> list[bytes]:
-        out: list[bytes] = []
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Inflate `data`, yielding at most MAX_INFLATE_BYTES at a time (lazily, so a
+        high-ratio chunk never sits in memory whole)."""
         while data:
             if self._after_member:
                 # Bytes after a finished member: a new member, or padding some tools append.
                 if not data.strip(b"\x00"):
-                    return out
+                    return
                 if not data.startswith(GZIP_MAGIC[: len(data)]):
                     raise CorruptObject("unexpected bytes after a gzip member")
                 self._inflater = isal_zlib.decompressobj(_GZIP_WBITS)
@@ -81,13 +82,12 @@ class _GzipStream:
                 raise CorruptObject(f"corrupt gzip data ({exc})") from None
             self._member_has_data = True
             if chunk:
-                out.append(chunk)
+                yield chunk
             if self._inflater.eof:
                 data = self._inflater.unused_data
                 self._after_member = True
             else:
                 data = self._inflater.unconsumed_tail
-        return out
 
     def close(self) -> None:
         if self._member_has_data and not self._after_member:
