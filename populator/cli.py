@@ -136,6 +136,7 @@ def build_job(
     on_demand: bool = False,
     profile: str | None = None,
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
+    now: float | None = None,
 ) -> BackfillJob:
     """The command line's arguments → a validated job. Raises UsageError before any AWS call."""
     location = parse_location(enriched_archive)
@@ -151,6 +152,7 @@ def build_job(
             concurrency=concurrency,
             writers=writers,
             include_expired=include_expired,
+            now=now,
         ),
         profile=profile or None,
         dry_run=dry_run,

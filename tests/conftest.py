@@ -84,3 +84,10 @@ def dynamo_proxy(moto_server: MotoHandle) -> Iterator[DynamoProxy]:
 @pytest.fixture
 def unique_name() -> str:
     return f"t-{uuid.uuid4().hex[:8]}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # moto's werkzeug server logs every request; tests assert on what matters instead.
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -1,0 +1,73 @@
+"""Helpers for end-to-end tests: upload an archive, run a job in-process, read the table back."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from populator.backfill import run_backfill
+from populator.cli import build_job
+from populator.manifest import RetryPolicy
+from populator.observe import Hub
+from populator.report import Tally
+
+NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+STORAGE_2_0_0 = "iglu:com.snowplowanalytics.snowplow.storage/amazon_dynamodb_config/jsonschema/2-0-0"
+RESOLVER = {
+    "schema": "iglu:com.snowplowanalytics.iglu/resolver-config/jsonschema/1-0-1",
+    "data": {"cacheSize": 500, "repositories": []},
+}
+
+
+def write_configs(directory: Path, table: str, region: str = "us-east-1") -> tuple[Path, Path]:
+    storage = directory / "dynamodb.json"
+    resolver = directory / "iglu_resolver.json"
+    storage.write_bytes(
+        orjson.dumps(
+            {
+                "schema": STORAGE_2_0_0,
+                "data": {
+                    "name": "manifest",
+                    "auth": None,
+                    "awsRegion": region,
+                    "dynamodbTable": table,
+                    "id": "2b4b4b3e-6b0a-4c39-b2f0-6a4f5f2b7a10",
+                    "purpose": "EVENTS_MANIFEST",
+                },
+            }
+        )
+    )
+    resolver.write_bytes(orjson.dumps(RESOLVER))
+    return storage, resolver
+
+
+def upload(s3: Any, root: Path, bucket: str, prefix: str) -> None:
+    s3.create_bucket(Bucket=bucket)
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            s3.put_object(
+                Bucket=bucket, Key=f"{prefix}/{path.relative_to(root).as_posix()}", Body=path.read_bytes()
+            )
+
+
+def run_job(archive: str, storage: Path, resolver: Path, *, now: datetime = NOW, **options: Any) -> Tally:
+    """Build the job exactly as `populator run` does, and run it in this process."""
+    options.setdefault("retry", RetryPolicy(attempts=8, base_delay=0.01, max_delay=0.2))
+    job = build_job(archive, storage, resolver, now=now.timestamp(), **options)
+    return asyncio.run(run_backfill(job, Hub()))
+
+
+def table_items(dynamodb: Any, table: str) -> dict[tuple[str, str], dict[str, int]]:
+    found: dict[tuple[str, str], dict[str, int]] = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            assert set(item) == {"eventId", "fingerprint", "etlTime", "ttl"}
+            found[(item["eventId"]["S"], item["fingerprint"]["S"])] = {
+                "etlTime": int(item["etlTime"]["N"]),
+                "ttl": int(item["ttl"]["N"]),
+            }
+    return found
