@@ -109,6 +109,8 @@ def translate(exc: BaseException, *, action: str, permission: str, identity: str
             f"No AWS credentials found for {action} ({identity}). Configure the default chain "
             "(environment, ~/.aws, instance profile), pass --profile, or put keys in the storage config."
         )
+    if isinstance(exc, ProfileNotFound):
+        return UsageError(f"{exc}. List your profiles with `aws configure list-profiles`.")
     if isinstance(exc, NoRegionError):
         return UsageError(f"No AWS region is configured for {action}. Set AWS_REGION or pass --profile.")
     if isinstance(exc, ClientError):

@@ -17,7 +17,7 @@ from .archive import ArchiveLocation
 from .aws import AwsSettings, dynamodb_client, identity_hint, new_session, s3_client, translate
 from .config import StorageConfig
 from .errors import ArchiveError, UsageError
-from .manifest import BatchWriter, ConditionalWriter, RetryPolicy, ensure_table
+from .manifest import BATCH_SIZE, BatchWriter, ConditionalWriter, RetryPolicy, ensure_table
 from .observe import Hub, Subscriber, TableReady, Throttled
 from .pipeline import PipelineOptions, run_pipeline
 from .report import Tally
@@ -48,28 +48,46 @@ async def run_backfill(
     hub.subscribe(tally)
     for subscriber in extra_subscribers:
         hub.subscribe(subscriber)
+    try:
+        await _run(job, hub)
+    finally:
+        tally.finish()
+    return tally
+
+
+async def _run(job: BackfillJob, hub: Hub) -> None:
+    # Conditional mode sends one PutItem per item of a batch at once.
+    per_writer = BATCH_SIZE if job.conditional else 1
     settings = AwsSettings(
         profile=job.profile,
         dynamodb_region=job.storage.region,
         dynamodb_keys=job.storage.keys,
-        pool_size=max(
-            job.pipeline.concurrency, job.pipeline.writers * (BATCH_SIZE_FOR_POOL if job.conditional else 1)
-        )
-        + 4,
+        pool_size=max(job.pipeline.concurrency, job.pipeline.writers * per_writer) + 4,
     )
     session = new_session(job.profile)
     s3_identity = identity_hint(None, job.profile)
     table_identity = identity_hint(job.storage.keys, job.profile)
+    table_action = f"access to DynamoDB table {job.storage.table!r} in {job.storage.region}"
     async with contextlib.AsyncExitStack() as stack:
         s3 = None
         if job.location.is_s3:
-            s3 = await stack.enter_async_context(s3_client(session, settings))
+            s3 = await _guard(
+                stack.enter_async_context(s3_client(session, settings)),
+                action=f"reading {job.location}",
+                permission="s3:ListBucket and s3:GetObject",
+                identity=s3_identity,
+            )
         writer = None
         if not job.dry_run:
-            dynamodb = await stack.enter_async_context(dynamodb_client(session, settings))
+            dynamodb = await _guard(
+                stack.enter_async_context(dynamodb_client(session, settings)),
+                action=table_action,
+                permission="dynamodb:DescribeTable",
+                identity=table_identity,
+            )
             table = await _guard(
                 ensure_table(dynamodb, job.storage.table, on_demand=job.on_demand),
-                action=f"access to DynamoDB table {job.storage.table!r} in {job.storage.region}",
+                action=table_action,
                 permission="dynamodb:DescribeTable (and CreateTable, UpdateTimeToLive for a new table)",
                 identity=table_identity,
             )
@@ -78,27 +96,17 @@ async def run_backfill(
             writer = writer_type(
                 dynamodb, table.name, job.retry, on_throttle=lambda: hub.publish(Throttled())
             )
-        try:
-            await _guard(
-                run_pipeline(job.pipeline, hub, writer=writer, s3=s3),
-                action=f"the backfill from {job.location} into {job.storage.table!r}",
-                permission=(
-                    "s3:ListBucket and s3:GetObject on the archive, and "
-                    + ("dynamodb:PutItem" if job.conditional else "dynamodb:BatchWriteItem")
-                    + " on the table"
-                ),
-                identity=f"S3: {s3_identity}; DynamoDB: {table_identity}",
-            )
-        finally:
-            tally.finish()
-    return tally
+        write_permission = "dynamodb:PutItem" if job.conditional else "dynamodb:BatchWriteItem"
+        await _guard(
+            run_pipeline(job.pipeline, hub, writer=writer, s3=s3),
+            action=f"the backfill from {job.location} into {job.storage.table!r}",
+            permission=f"s3:ListBucket and s3:GetObject on the archive, and {write_permission} on the table",
+            identity=f"S3: {s3_identity}; DynamoDB: {table_identity}",
+            archive=str(job.location),
+        )
 
 
-# Conditional mode sends one PutItem per item of a batch at once.
-BATCH_SIZE_FOR_POOL = 25
-
-
-async def _guard(awaitable: Any, *, action: str, permission: str, identity: str) -> Any:
+async def _guard(awaitable: Any, *, action: str, permission: str, identity: str, archive: str = "") -> Any:
     """Await, turning AWS errors a user can fix into UsageErrors with a clear message.
 
     Task groups wrap errors in ExceptionGroups; the first leaf a user can act on wins.
@@ -117,7 +125,10 @@ async def _guard(awaitable: Any, *, action: str, permission: str, identity: str)
                 code = leaf.response.get("Error", {}).get("Code")
                 message = leaf.response.get("Error", {}).get("Message") or code
                 if code == "NoSuchBucket":
-                    raise ArchiveError(f"{action} failed: the bucket does not exist ({message}).") from None
+                    raise ArchiveError(
+                        f"ENRICHED_ARCHIVE {archive}: the bucket does not exist ({message}). "
+                        "Check the bucket name, and the account your credentials belong to."
+                    ) from None
                 if code == "ResourceNotFoundException":
                     raise UsageError(f"{action} failed: the table is gone ({message}).") from None
         if len(leaves) == 1 and leaves[0] is not exc:

@@ -1,0 +1,3 @@
+from populator.cli import main
+
+main()
