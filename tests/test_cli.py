@@ -183,3 +183,42 @@ def test_access_denied_is_explained_with_the_identity_and_permission():
     assert error is not None and error.exit_code == 2
     assert "dynamodb:BatchWriteItem" in str(error) and "key ending ABCD" in str(error)
     assert translate(NoCredentialsError(), action="x", permission="y", identity="z").exit_code == 2
+
+
+def test_ctrl_c_exits_130_and_rerunning_completes(aws, unique_name, tmp_path):
+    import signal
+    import time
+
+    root = tmp_path / "archive"
+    expected = write_archive(root, SampleSpec(runs=1, parts_per_run=4, events_per_part=1500, now=NOW))
+    storage, resolver = write_configs(tmp_path, unique_name)
+    args = [
+        sys.executable,
+        "-m",
+        "populator",
+        "run",
+        str(root),
+        str(storage),
+        str(resolver),
+        "--writers",
+        "1",
+    ]
+    process = subprocess.Popen(args, env=aws.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    dynamodb = aws.boto3_client("dynamodb")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # interrupt once writing has visibly started
+        if (
+            unique_name in dynamodb.list_tables()["TableNames"]
+            and dynamodb.scan(TableName=unique_name, Select="COUNT", Limit=50)["Count"]
+        ):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, out + err
+    assert "interrupted" in err and "Traceback" not in err + out
+    assert len(table_items(dynamodb, unique_name)) < len(expected.items)
+
+    result = populator("run", str(root), str(storage), str(resolver), env=aws.env)
+    assert result.returncode == 0, result.stderr
+    assert set(table_items(dynamodb, unique_name)) == set(expected.live_items())
