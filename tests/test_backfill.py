@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from populator.config import STORAGE_SCHEMA_PREFIX
 from populator.errors import TableSchemaError
 from populator.events import TTL_SECONDS
 from populator.manifest import RetryPolicy
@@ -318,3 +319,51 @@ def test_corrupt_object_fails_alone(aws, unique_name, tmp_path):
     assert "truncated gzip" in tally.failures[str(broken)]
     assert tally.objects_done == 2
     assert Counter(tally.failures.values())
+
+
+FAKE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzz-SECRET-DO-NOT-LEAK"
+
+
+@pytest.mark.parametrize("version", ["1-0-0", "1-0-1", "2-0-0"])
+def test_config_keys_are_used_for_dynamodb_and_s3_uses_the_default_chain(
+    aws, dynamo_proxy, monkeypatch, unique_name, tmp_path, version
+):
+    import orjson
+
+    from tests.backfill_helpers import RESOLVER
+
+    # Every service-specific endpoint variable is honoured: the generic one leads nowhere.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", aws.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo_proxy.url)
+    root = tmp_path / "archive"
+    expected = write_archive(root, SampleSpec(runs=1, parts_per_run=2, events_per_part=30, now=NOW))
+    upload(aws.boto3_client("s3"), root, unique_name, "archive")
+    keys = {"accessKeyId": "AKIACONFIGKEY0001234", "secretAccessKey": FAKE_SECRET}
+    data = {"name": "m", "awsRegion": "eu-west-1", "dynamodbTable": unique_name}
+    if version == "2-0-0":
+        data |= {"auth": keys, "id": "2b4b4b3e-6b0a-4c39-b2f0-6a4f5f2b7a10", "purpose": "EVENTS_MANIFEST"}
+    else:
+        data |= keys | {"purpose": "DUPLICATE_TRACKING"}
+    storage = tmp_path / "dynamodb.json"
+    storage.write_bytes(
+        orjson.dumps(
+            {
+                "schema": STORAGE_SCHEMA_PREFIX + version,
+                "data": data,
+            }
+        )
+    )
+    resolver = tmp_path / "resolver.json"
+    resolver.write_bytes(orjson.dumps(RESOLVER))
+
+    tally = run_job(f"s3://{unique_name}/archive/", storage, resolver)
+
+    assert set(dynamo_proxy.access_keys) == {"AKIACONFIGKEY0001234"}
+    assert not tally.failures
+    dynamodb = aws.boto3_client("dynamodb", region_name="eu-west-1")
+    assert set(table_items(dynamodb, unique_name)) == set(expected.live_items())
+    from populator.config import load_storage_config
+
+    assert FAKE_SECRET not in repr(load_storage_config(storage))
+    assert FAKE_SECRET not in str(load_storage_config(storage))

@@ -222,3 +222,35 @@ def test_ctrl_c_exits_130_and_rerunning_completes(aws, unique_name, tmp_path):
     result = populator("run", str(root), str(storage), str(resolver), env=aws.env)
     assert result.returncode == 0, result.stderr
     assert set(table_items(dynamodb, unique_name)) == set(expected.live_items())
+
+
+def test_the_secret_key_never_reaches_the_output(aws, unique_name, tmp_path, archive):
+    import orjson
+
+    from populator.config import STORAGE_SCHEMA_PREFIX
+
+    secret = "wJalrXUtnFEMI-SECRET-DO-NOT-LEAK-8c1f"
+    _, resolver = write_configs(tmp_path, unique_name)
+    storage = tmp_path / "keys.json"
+    data = {
+        "name": "m",
+        "accessKeyId": "AKIATESTKEY00005678",
+        "secretAccessKey": secret,
+        "awsRegion": "us-east-1",
+        "dynamodbTable": unique_name,
+        "purpose": "DUPLICATE_TRACKING",
+    }
+    storage.write_bytes(orjson.dumps({"schema": STORAGE_SCHEMA_PREFIX + "1-0-0", "data": data}))
+    ok = populator("run", str(archive[0]), str(storage), str(resolver), env=aws.env)
+    assert ok.returncode == 0, ok.stderr
+    aws.boto3_client("dynamodb").delete_table(TableName=unique_name)
+    aws.boto3_client("dynamodb").create_table(
+        TableName=unique_name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    refused = populator("run", str(archive[0]), str(storage), str(resolver), env=aws.env)
+    assert refused.returncode == 2
+    for result in (ok, refused):
+        assert secret not in result.stdout + result.stderr

@@ -101,8 +101,11 @@ def test_enriched_line_is_a_valid_event(etl: str) -> None:
             assert TS_RE.match(fields[index]), fields[index]
         assert fields[4] < fields[3] < etl  # device time, then collector, then ETL
         assert fields[52].startswith('{"schema":"iglu:com.snowplowanalytics.snowplow/contexts/')
-        assert classify(line.encode()) == (event_id, "f" * 32, calendar.timegm(
-            datetime(2017, 6, 1, 10, 17, 42).timetuple()))
+        assert classify(line.encode()) == (
+            event_id,
+            "f" * 32,
+            calendar.timegm(datetime(2017, 6, 1, 10, 17, 42).timetuple()),
+        )
         kinds[fields[5]] += 1
     assert set(kinds) == {"page_view", "page_ping", "struct", "unstruct", "transaction"}
 
@@ -110,9 +113,13 @@ def test_enriched_line_is_a_valid_event(etl: str) -> None:
 def test_enriched_line_long_contexts() -> None:
     rng = random.Random(5)
     for _ in range(20):
-        line = enriched_line(rng, event_id="6b9e4f3a-2c1d-4e5f-8a7b-000000000001",
-                             etl_tstamp="2017-06-01 10:17:42.123", fingerprint="a" * 32,
-                             long_contexts=True)
+        line = enriched_line(
+            rng,
+            event_id="6b9e4f3a-2c1d-4e5f-8a7b-000000000001",
+            etl_tstamp="2017-06-01 10:17:42.123",
+            fingerprint="a" * 32,
+            long_contexts=True,
+        )
         assert 20_000 <= len(line.encode()) <= 70_000
         assert len(line.split("\t")) == 131
 
@@ -148,15 +155,11 @@ def test_independent_parser_agrees(full: tuple[Path, ExpectedManifest]) -> None:
 
 def test_bad_and_blank_line_counts(full: tuple[Path, ExpectedManifest]) -> None:
     _, expected = full
-    assert set(expected.bad_rows) == {
-        "field_count", "event_id", "etl_tstamp", "fingerprint", "line_too_long"
-    }
+    assert set(expected.bad_rows) == {"field_count", "event_id", "etl_tstamp", "fingerprint", "line_too_long"}
     assert expected.bad_rows["line_too_long"] == FULL.overlong_lines
     assert expected.bad_rows.total() == N_PARTS * FULL.bad_lines_per_part + FULL.overlong_lines
     assert expected.blank_lines == N_PARTS * FULL.blank_lines_per_part
-    assert expected.lines == (
-        expected.good_lines + expected.blank_lines + expected.bad_rows.total()
-    )
+    assert expected.lines == (expected.good_lines + expected.blank_lines + expected.bad_rows.total())
 
 
 def test_markers_and_strays_are_not_objects(full: tuple[Path, ExpectedManifest]) -> None:
@@ -264,9 +267,7 @@ def test_line_lengths(full: tuple[Path, ExpectedManifest]) -> None:
     long = [n for n in lengths if n >= 10_000]
     assert all(20_000 <= n <= 70_000 for n in long)
     assert len(long) >= N_ORIGINALS // FULL.long_line_every
-    overlong = [
-        line for path in part_files(root) for line in read_lines(path) if len(line) > 1 << 20
-    ]
+    overlong = [line for path in part_files(root) for line in read_lines(path) if len(line) > 1 << 20]
     assert len(overlong) == FULL.overlong_lines
 
 

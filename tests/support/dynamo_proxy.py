@@ -155,6 +155,8 @@ class DynamoProxy:
         self.upstream_url = upstream_url.rstrip("/")
         self._lock = threading.RLock()
         self.calls: collections.Counter[str] = collections.Counter()
+        #: access key ids seen in SigV4 ``Authorization`` headers, with how many requests used each
+        self.access_keys: collections.Counter[str] = collections.Counter()
         self._unprocessed_items_returned = 0
         self._url: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -251,6 +253,7 @@ class DynamoProxy:
     def reset_counts(self) -> None:
         with self._lock:
             self.calls.clear()
+            self.access_keys.clear()
             self._unprocessed_items_returned = 0
 
     def reset_faults(self) -> None:
@@ -304,6 +307,10 @@ class DynamoProxy:
         body = await request.read()
         target = request.headers.get("X-Amz-Target", "")
         operation = target.rpartition(".")[2]
+        credential = request.headers.get("Authorization", "").partition("Credential=")[2]
+        if credential:
+            with self._lock:
+                self.access_keys[credential.partition("/")[0]] += 1
         fault = self._admit(operation)
         if fault is _Fault.DROP:
             return self._drop(request)
