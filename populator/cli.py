@@ -141,8 +141,8 @@ def build_job(
     """The command line's arguments → a validated job. Raises UsageError before any AWS call."""
     location = parse_location(enriched_archive)
     since_at = parse_since(since) if since is not None else None
-    storage = load_storage_config(storage_config)
-    load_resolver_config(resolver_config)
+    resolver = load_resolver_config(resolver_config)
+    storage = load_storage_config(storage_config, resolver)
     return BackfillJob(
         location=location,
         storage=storage,

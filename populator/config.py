@@ -106,8 +106,12 @@ def _require_string(data: dict[str, Any], key: str, path: Path) -> str:
     return value
 
 
-def load_storage_config(path: Path) -> StorageConfig:
-    """Read the DynamoDB storage config (any supported version) into a StorageConfig."""
+def load_storage_config(path: Path, resolver: dict[str, Any] | None = None) -> StorageConfig:
+    """Read the DynamoDB storage config (any supported version) into a StorageConfig.
+
+    `resolver` is what `load_resolver_config` returned; the storage config is validated
+    against the schema it resolves.
+    """
     document = read_json(path, "STORAGE_CONFIG")
     if not isinstance(document, dict) or "schema" not in document or "data" not in document:
         raise ConfigError(
