@@ -6,19 +6,23 @@ anything a user can fix and returns the tally of what happened.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .archive import ArchiveLocation
+from .archive import ArchiveLocation, ArchiveObject
 from .aws import AwsSettings, dynamodb_client, identity_hint, new_session, s3_client, translate
+from .badrows import BadRowFile, BadRowLimit
+from .checkpoint import FinishedObject, JobIdentity, Journal
 from .config import StorageConfig
 from .errors import ArchiveError, UsageError
 from .manifest import BATCH_SIZE, BatchWriter, ConditionalWriter, RetryPolicy, ensure_table
-from .observe import Hub, Subscriber, TableReady, Throttled
+from .observe import Event, Hub, ObjectFinished, Subscriber, TableReady, Throttled
 from .pipeline import PipelineOptions, run_pipeline
 from .report import Tally
 
@@ -35,27 +39,75 @@ class BackfillJob:
     conditional: bool = False
     on_demand: bool = False
     retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 - frozen, immutable default
+    checkpoint: Path | None = None  # None: no journal (dry runs)
+    restart: bool = False
+    bad_rows_path: Path | None = None
+    max_bad_rows: int | None = None
+    shard: str | None = None
+
+    @property
+    def identity(self) -> JobIdentity:
+        since = self.pipeline.since.strftime("%Y-%m-%d-%H-%M-%S") if self.pipeline.since else None
+        return JobIdentity(
+            archive=str(self.location),
+            table=self.storage.table,
+            since=since,
+            mode="conditional" if self.conditional else "batch",
+            include_expired=self.pipeline.include_expired,
+            shard=self.shard,
+        )
 
 
 async def run_backfill(
-    job: BackfillJob, hub: Hub, tally: Tally | None = None, extra_subscribers: Sequence[Subscriber] = ()
+    job: BackfillJob,
+    hub: Hub,
+    tally: Tally | None = None,
+    extra_subscribers: Sequence[Subscriber] = (),
+    stop: asyncio.Event | None = None,
 ) -> Tally:
     """Run the job; every event goes to `hub`. Returns the tally, which it subscribes first.
 
-    `extra_subscribers` come after the tally, so they see its counts already updated.
+    `extra_subscribers` come after the tally, so they see its counts already updated. Setting
+    `stop` asks for a graceful stop: objects finished by then are recorded, the rest resume later.
     """
     tally = tally if tally is not None else Tally(dry_run=job.dry_run)
     hub.subscribe(tally)
     for subscriber in extra_subscribers:
         hub.subscribe(subscriber)
-    try:
-        await _run(job, hub)
-    finally:
-        tally.finish()
+    with contextlib.ExitStack() as resources:
+        journal = None
+        if job.checkpoint is not None and not job.dry_run:
+            journal = Journal.open(job.checkpoint, job.identity, restart=job.restart)
+            resources.callback(journal.close)
+            tally.checkpoint = str(job.checkpoint)
+            hub.subscribe(_recorder(journal))
+        if job.bad_rows_path is not None:
+            bad_rows = BadRowFile(job.bad_rows_path)
+            resources.callback(bad_rows.close)
+            hub.subscribe(bad_rows)
+        if job.max_bad_rows is not None:
+            hub.subscribe(BadRowLimit(job.max_bad_rows))
+        try:
+            await _run(job, hub, stop, journal.is_finished if journal else None)
+        finally:
+            tally.finish()
     return tally
 
 
-async def _run(job: BackfillJob, hub: Hub) -> None:
+def _recorder(journal: Journal) -> Subscriber:
+    def record(event: Event) -> None:
+        if isinstance(event, ObjectFinished):
+            obj = event.obj
+            journal.record(
+                FinishedObject(obj.key, obj.etag, obj.size, event.lines, event.items, event.bad_rows)
+            )
+
+    return record
+
+
+async def _run(
+    job: BackfillJob, hub: Hub, stop: asyncio.Event | None, skip: Callable[[ArchiveObject], bool] | None
+) -> None:
     # Conditional mode sends one PutItem per item of a batch at once.
     per_writer = BATCH_SIZE if job.conditional else 1
     settings = AwsSettings(
@@ -98,7 +150,7 @@ async def _run(job: BackfillJob, hub: Hub) -> None:
             )
         write_permission = "dynamodb:PutItem" if job.conditional else "dynamodb:BatchWriteItem"
         await _guard(
-            run_pipeline(job.pipeline, hub, writer=writer, s3=s3),
+            run_pipeline(job.pipeline, hub, writer=writer, s3=s3, stop=stop, skip=skip),
             action=f"the backfill from {job.location} into {job.storage.table!r}",
             permission=f"s3:ListBucket and s3:GetObject on the archive, and {write_permission} on the table",
             identity=f"S3: {s3_identity}; DynamoDB: {table_identity}",

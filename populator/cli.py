@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,11 +22,13 @@ from rich.console import Console
 from . import __version__
 from .archive import SINCE_HELP, parse_location, parse_since
 from .backfill import BackfillJob, run_backfill
+from .checkpoint import default_path
 from .config import load_resolver_config, load_storage_config
 from .errors import PopulatorError, UsageError
+from .interrupts import GRACE_SECONDS, run_interruptible
 from .manifest import RetryPolicy
 from .observe import Hub
-from .pipeline import PipelineOptions
+from .pipeline import PipelineOptions, ReadRetryPolicy
 from .progress import LiveProgress, print_summary
 from .report import Tally
 
@@ -96,6 +101,25 @@ def run(
     retry_base_delay: Annotated[
         float, typer.Option(min=0.0, hidden=True, help="First backoff step in seconds (tests).")
     ] = RetryPolicy.base_delay,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint journal (default: .populator/<table>-<job hash>.jsonl here)."),
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Ignore and replace the checkpoint: start the job over.")
+    ] = False,
+    bad_rows: Annotated[
+        Path | None,
+        typer.Option(
+            "--bad-rows", help="Append bad rows (object, line, reason, first KiB) to this JSON-lines file."
+        ),
+    ] = None,
+    max_bad_rows: Annotated[
+        int | None, typer.Option("--max-bad-rows", min=0, help="Stop (exit 1) after more bad rows than this.")
+    ] = None,
+    read_attempts: Annotated[
+        int, typer.Option(min=1, max=100, help="Reads of an object (from its start) before it is failed.")
+    ] = ReadRetryPolicy.attempts,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and errors.")] = False,
 ) -> None:
     """Back-fill the manifest table from the archive (idempotent; safe to run again)."""
@@ -115,10 +139,16 @@ def run(
             on_demand=on_demand,
             profile=profile,
             retry=RetryPolicy(attempts=max_attempts, base_delay=retry_base_delay),
+            read_retry=ReadRetryPolicy(attempts=read_attempts, base_delay=retry_base_delay * 10),
+            checkpoint=checkpoint,
+            restart=restart,
+            bad_rows=bad_rows,
+            max_bad_rows=max_bad_rows,
         )
     except UsageError as exc:
         _fail(err, exc)
-    code = execute(job, out, err, quiet=quiet)
+    resume = shlex.join(["populator", *(arg for arg in sys.argv[1:] if arg != "--restart")])
+    code = execute(job, out, err, quiet=quiet, resume_command=resume)
     raise typer.Exit(code)
 
 
@@ -136,6 +166,11 @@ def build_job(
     on_demand: bool = False,
     profile: str | None = None,
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
+    read_retry: ReadRetryPolicy = ReadRetryPolicy(),  # noqa: B008 - frozen
+    checkpoint: Path | None = None,
+    restart: bool = False,
+    bad_rows: Path | None = None,
+    max_bad_rows: int | None = None,
     now: float | None = None,
 ) -> BackfillJob:
     """The command line's arguments → a validated job. Raises UsageError before any AWS call."""
@@ -143,7 +178,7 @@ def build_job(
     since_at = parse_since(since) if since is not None else None
     resolver = load_resolver_config(resolver_config)
     storage = load_storage_config(storage_config, resolver)
-    return BackfillJob(
+    job = BackfillJob(
         location=location,
         storage=storage,
         pipeline=PipelineOptions(
@@ -153,31 +188,52 @@ def build_job(
             writers=writers,
             include_expired=include_expired,
             now=now,
+            read_retry=read_retry,
         ),
         profile=profile or None,
         dry_run=dry_run,
         conditional=conditional,
         on_demand=on_demand,
         retry=retry,
+        restart=restart,
+        bad_rows_path=bad_rows,
+        max_bad_rows=max_bad_rows,
     )
+    if not dry_run:
+        job = dataclasses.replace(job, checkpoint=checkpoint or default_path(job.identity))
+    return job
 
 
-def execute(job: BackfillJob, out: Console, err: Console, *, quiet: bool = False) -> int:
-    """Run a job with progress and summary; returns the exit code. Shared by `run` and `demo`."""
+def execute(
+    job: BackfillJob, out: Console, err: Console, *, quiet: bool = False, resume_command: str | None = None
+) -> int:
+    """Run a job with progress, signals and summary; returns the exit code. Shared by `run` and `demo`."""
     hub = Hub()
     tally = Tally(dry_run=job.dry_run)
     live = LiveProgress(err, tally) if not quiet and err.is_terminal else None
+
+    def on_signal(sig: signal.Signals, first: bool) -> None:
+        tally.interrupted_by = tally.interrupted_by or sig.name
+        if first:
+            err.print(
+                f"{sig.name}: stopping: no new object is started, writes in flight finish (at most "
+                f"{GRACE_SECONDS:.0f} s). Send it again to stop at once.",
+                markup=False,
+                soft_wrap=True,
+            )
+
+    async def main(stop: asyncio.Event) -> None:
+        await run_backfill(job, hub, tally, extra_subscribers=[live] if live else [], stop=stop)
+
     try:
         with live if live is not None else contextlib.nullcontext():
-            asyncio.run(run_backfill(job, hub, tally, extra_subscribers=[live] if live else []))
-    except KeyboardInterrupt:
-        err.print(
-            "interrupted: nothing more is written. Run the same command again to carry on "
-            "(writes are idempotent).",
-            markup=False,
-        )
+            interruption = asyncio.run(run_interruptible(main, on_signal=on_signal))
+    except KeyboardInterrupt:  # before the event loop took over the signals
+        err.print("interrupted before the backfill started; nothing was written.", markup=False)
         return EXIT_INTERRUPTED
     except PopulatorError as exc:
+        if tally.started_work:
+            print_summary(out, tally)
         _print_error(err, exc)
         return exc.exit_code
     except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
@@ -190,6 +246,12 @@ def execute(job: BackfillJob, out: Console, err: Console, *, quiet: bool = False
         )
         return EXIT_INTERNAL
     print_summary(out, tally)
+    if interruption.first is not None:
+        saved = f"; finished objects are recorded in {tally.checkpoint}" if tally.checkpoint else ""
+        err.print(f"interrupted by {interruption.first.name}{saved}.", markup=False, soft_wrap=True)
+        if resume_command:
+            err.print(f"resume with:\n  {resume_command}", markup=False, soft_wrap=True)
+        return interruption.exit_code
     return EXIT_FAILED_OBJECTS if tally.failures else EXIT_OK
 
 

@@ -67,8 +67,45 @@ class Throttled:
 
 
 @dataclass(frozen=True, slots=True)
-class ObjectFinished:
+class ObjectSkipped:
+    """Finished in an earlier run (the checkpoint says so, with the same ETag)."""
+
     obj: ArchiveObject
+
+
+@dataclass(frozen=True, slots=True)
+class BadRowFound:
+    obj: ArchiveObject
+    line: int  # 1-based line number in the (decompressed) object
+    reason: str
+    head: bytes  # the first KiB of the line
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRestarted:
+    """Reading an object broke off (S3 reset, short body...): it is read again from its start.
+
+    Carries what was counted of it so far, so tallies can take it back.
+    """
+
+    obj: ArchiveObject
+    reason: str
+    attempt: int
+    lines: int
+    blank: int
+    bad: Counter[str]
+    expired: int
+    merged: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectFinished:
+    """Every item of the object is acknowledged by DynamoDB (or counted, in a dry run)."""
+
+    obj: ArchiveObject
+    lines: int = 0
+    items: int = 0
+    bad_rows: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +125,9 @@ Event = (
     | Throttled
     | ObjectFinished
     | ObjectFailedEvent
+    | ObjectSkipped
+    | BadRowFound
+    | ObjectRestarted
 )
 Subscriber = Callable[[Event], None]
 

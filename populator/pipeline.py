@@ -2,11 +2,15 @@
 
 ```
 list_archive ──► object queue ──► readers (concurrency) ──► batch queue ──► writers ──► table
-                  (bounded)        stream, inflate, parse     (bounded)     retry/backoff
+  (skip done)     (bounded)        stream, inflate, parse     (bounded)     retry/backoff
 ```
-An object counts as finished only when every batch cut from it has been acknowledged. A batch
-that cannot be written fails its object (the rest of the object is skipped, other objects go
-on). An error no object can get past (permissions, a deleted table) cancels every task.
+An object counts as finished only when every batch cut from it has been acknowledged. A read
+that breaks off (S3 reset, 5xx, short body) starts the object again from its first byte; a
+batch that cannot be written fails its object (the rest of it is skipped, the others go on).
+An error no object can get past (permissions, a deleted table) cancels every task.
+
+A graceful stop (`stop` set) takes no new object, abandons the ones being read (they will be
+read again on resume) and lets writers finish what is queued for objects already fully read.
 """
 
 from __future__ import annotations
@@ -14,18 +18,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from .archive import ArchiveLocation, ArchiveObject, list_archive
+from .aws import error_code
 from .events import BadRowReason, ManifestItem, parse_line
 from .manifest import BATCH_SIZE, WriteFailed, WriteOutcome, describe_failure
 from .observe import (
+    BadRowFound,
     BytesRead,
     Hub,
     ItemsAcknowledged,
@@ -34,13 +41,26 @@ from .observe import (
     ObjectFailedEvent,
     ObjectFinished,
     ObjectListed,
+    ObjectRestarted,
+    ObjectSkipped,
     RunsSelected,
 )
-from .reader import CorruptObject, decoded_chunks, file_chunks, iter_lines, s3_chunks
+from .reader import CorruptObject, TooLongLine, decoded_chunks, file_chunks, iter_lines, s3_chunks
+
+_FATAL_READ_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket"})
 
 
 class ItemWriter(Protocol):
     async def write(self, items: list[ManifestItem]) -> WriteOutcome: ...
+
+
+@dataclass(frozen=True)
+class ReadRetryPolicy:
+    """How often an object whose read breaks off is read again from its start."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -51,23 +71,47 @@ class PipelineOptions:
     writers: int = 16  # write requests in flight
     include_expired: bool = False
     now: float | None = None  # epoch seconds for TTL decisions; None: the clock at start
+    read_retry: ReadRetryPolicy = ReadRetryPolicy()
 
 
 @dataclass(eq=False)
 class _ObjectState:
-    """One object in flight: how many of its batches are still unacknowledged."""
+    """One object in flight: its counts, and how many of its batches are unacknowledged."""
 
     obj: ArchiveObject
     pending_batches: int = 0
     reading_done: bool = False
+    abandoned: bool = False  # stopped early: neither finished nor failed
     failure: str | None = None
     closed: bool = False
+    lines: int = 0
+    blank: int = 0
+    expired: int = 0
+    merged: int = 0
+    items: int = 0
+    bad: Counter[str] = field(default_factory=Counter)
+
+    def restart(self) -> dict[str, Any]:
+        counts = {
+            "lines": self.lines,
+            "blank": self.blank,
+            "bad": self.bad,
+            "expired": self.expired,
+            "merged": self.merged,
+        }
+        self.lines = self.blank = self.expired = self.merged = self.items = 0
+        self.bad = Counter()
+        return counts
 
 
 @dataclass(slots=True)
 class _Batch:
     state: _ObjectState
     items: list[ManifestItem]
+
+
+class _ReadBrokeOff(Exception):
+    """A read failed in a way that reading again from the start may fix."""
 
 
 @dataclass
@@ -79,6 +123,8 @@ class _Stage:
     writer: ItemWriter | None
     s3: Any | None
     now: float
+    stop: asyncio.Event
+    skip: Callable[[ArchiveObject], bool] | None
     objects: asyncio.Queue[ArchiveObject | None] = field(init=False)
     batches: asyncio.Queue[_Batch | None] = field(init=False)
 
@@ -88,10 +134,27 @@ class _Stage:
 
 
 async def run_pipeline(
-    options: PipelineOptions, hub: Hub, *, writer: ItemWriter | None, s3: Any | None
+    options: PipelineOptions,
+    hub: Hub,
+    *,
+    writer: ItemWriter | None,
+    s3: Any | None,
+    stop: asyncio.Event | None = None,
+    skip: Callable[[ArchiveObject], bool] | None = None,
 ) -> None:
-    """Back-fill every selected object. `writer=None` is a dry run: parse and count, write nothing."""
-    stage = _Stage(options, hub, writer, s3, options.now if options.now is not None else time.time())
+    """Back-fill every selected object. `writer=None` is a dry run: parse and count, write nothing.
+
+    `skip(obj)` says an object is already done (from the checkpoint); `stop` asks for a graceful stop.
+    """
+    stage = _Stage(
+        options,
+        hub,
+        writer,
+        s3,
+        options.now if options.now is not None else time.time(),
+        stop or asyncio.Event(),
+        skip,
+    )
     runs, objects = await list_archive(options.location, options.since, s3)
     hub.publish(RunsSelected(runs))
     async with asyncio.TaskGroup() as group:
@@ -105,39 +168,62 @@ async def run_pipeline(
 
 async def _produce(stage: _Stage, objects: AsyncIterator[ArchiveObject]) -> None:
     count = size = 0
-    async for obj in objects:
-        stage.hub.publish(ObjectListed(obj))
-        count += 1
-        size += obj.size
-        await stage.objects.put(obj)
-    stage.hub.publish(ListingDone(count, size))
+    try:
+        async for obj in objects:
+            if stage.stop.is_set():
+                break
+            stage.hub.publish(ObjectListed(obj))
+            count += 1
+            size += obj.size
+            if stage.skip is not None and stage.skip(obj):
+                stage.hub.publish(ObjectSkipped(obj))
+                continue
+            await stage.objects.put(obj)
+        else:
+            stage.hub.publish(ListingDone(count, size))
+    finally:
+        if isinstance(objects, AsyncIterator) and hasattr(objects, "aclose"):
+            await objects.aclose()
     for _ in range(stage.options.concurrency):
         await stage.objects.put(None)
 
 
 async def _read_objects(stage: _Stage) -> None:
     while (obj := await stage.objects.get()) is not None:
+        if stage.stop.is_set():
+            continue  # drain the queue without reading: these objects are left for the resume
         state = _ObjectState(obj)
         try:
-            await _read_object(stage, state)
+            await _read_with_retries(stage, state)
         except CorruptObject as exc:
-            _fail(stage, state, str(exc))
-        except (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            if _is_fatal_read_error(exc):
-                raise
-            _fail(stage, state, f"read failed: {describe_failure(exc)}")
+            _fail(state, str(exc))
+        except _ReadBrokeOff as exc:
+            _fail(state, f"read failed after {stage.options.read_retry.attempts} attempts: {exc}")
         state.reading_done = True
         _maybe_finish(stage, state)
 
 
-def _is_fatal_read_error(exc: BaseException) -> bool:
-    from .aws import error_code
-
-    return isinstance(exc, ClientError) and error_code(exc) in {
-        "AccessDenied",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-    }
+async def _read_with_retries(stage: _Stage, state: _ObjectState) -> None:
+    policy = stage.options.read_retry
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay),
+        retry=retry_if_exception(lambda exc: isinstance(exc, _ReadBrokeOff)),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            number = attempt.retry_state.attempt_number
+            if number > 1:
+                counts = state.restart()
+                reason = str(attempt.retry_state.outcome.exception()) if attempt.retry_state.outcome else ""
+                stage.hub.publish(ObjectRestarted(state.obj, reason, number, **counts))
+            try:
+                await _read_object(stage, state)
+            except (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                if isinstance(exc, ClientError) and error_code(exc) in _FATAL_READ_CODES:
+                    raise
+                raise _ReadBrokeOff(describe_failure(exc)) from exc
 
 
 def _raw_chunks(stage: _Stage, obj: ArchiveObject) -> AsyncIterator[bytes]:
@@ -155,6 +241,7 @@ async def _counted(stage: _Stage, obj: ArchiveObject, chunks: AsyncIterator[byte
 
 async def _read_object(stage: _Stage, state: _ObjectState) -> None:
     obj = state.obj
+    hub = stage.hub
     include_expired = stage.options.include_expired
     now = stage.now
     batch: dict[tuple[str, str], ManifestItem] = {}
@@ -162,18 +249,24 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
     async for block in iter_lines(chunks):
         if state.failure is not None:
             return  # a batch of this object failed for good: the object will be retried whole
+        if stage.stop.is_set():
+            state.abandoned = True
+            return
         blank = expired = merged = 0
         bad: Counter[str] = Counter()
-        for line in block.lines:
-            if line is None:
+        for offset, line in enumerate(block.lines):
+            if type(line) is TooLongLine:
                 bad[BadRowReason.LINE_TOO_LONG.value] += 1
+                hub.publish(BadRowFound(obj, block.first + offset, BadRowReason.LINE_TOO_LONG.value, line))
                 continue
             if not line:
                 blank += 1
                 continue
             parsed = parse_line(line)
             if type(parsed) is not ManifestItem:
-                bad[parsed.value] += 1  # type: ignore[union-attr]
+                reason = parsed.value  # type: ignore[union-attr]
+                bad[reason] += 1
+                hub.publish(BadRowFound(obj, block.first + offset, reason, line[:1024]))
                 continue
             if not include_expired and parsed.ttl < now:
                 expired += 1
@@ -190,12 +283,19 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
             if len(batch) == BATCH_SIZE:
                 await _submit(stage, state, list(batch.values()))
                 batch = {}
-        stage.hub.publish(LinesParsed(obj, len(block.lines), blank, bad, expired, merged))
+        state.lines += len(block.lines)
+        state.blank += blank
+        state.expired += expired
+        state.merged += merged
+        if bad:
+            state.bad.update(bad)
+        hub.publish(LinesParsed(obj, len(block.lines), blank, bad, expired, merged))
     if batch:
         await _submit(stage, state, list(batch.values()))
 
 
 async def _submit(stage: _Stage, state: _ObjectState, items: list[ManifestItem]) -> None:
+    state.items += len(items)
     if stage.writer is None:
         stage.hub.publish(ItemsAcknowledged(state.obj, len(items), 0, dry_run=True))
         return
@@ -207,18 +307,18 @@ async def _write_batches(stage: _Stage) -> None:
     assert stage.writer is not None
     while (batch := await stage.batches.get()) is not None:
         state = batch.state
-        if state.failure is None:
+        if state.failure is None and not state.abandoned:
             try:
                 outcome = await stage.writer.write(batch.items)
             except WriteFailed as exc:
-                _fail(stage, state, str(exc))
+                _fail(state, str(exc))
             else:
                 stage.hub.publish(ItemsAcknowledged(state.obj, outcome.written, outcome.already_present))
         state.pending_batches -= 1
         _maybe_finish(stage, state)
 
 
-def _fail(stage: _Stage, state: _ObjectState, reason: str) -> None:
+def _fail(state: _ObjectState, reason: str) -> None:
     if state.failure is None:
         state.failure = reason
 
@@ -227,7 +327,8 @@ def _maybe_finish(stage: _Stage, state: _ObjectState) -> None:
     if state.closed or not state.reading_done or state.pending_batches:
         return
     state.closed = True
-    if state.failure is None:
-        stage.hub.publish(ObjectFinished(state.obj))
-    else:
+    if state.failure is not None:
         stage.hub.publish(ObjectFailedEvent(state.obj, state.failure))
+    elif not state.abandoned:
+        bad_rows = sum(state.bad.values())
+        stage.hub.publish(ObjectFinished(state.obj, state.lines, state.items, bad_rows))

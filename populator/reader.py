@@ -28,16 +28,25 @@ class CorruptObject(Exception):
     """The object's bytes are not what they claim to be (truncated or corrupt gzip)."""
 
 
+class TooLongLine(bytes):
+    """Stands for a line longer than the limit: holds only its first `KEPT_PREFIX` bytes."""
+
+    __slots__ = ()
+
+
+KEPT_PREFIX = 1024
+
+
 @dataclass(slots=True)
 class LineBlock:
     """Consecutive lines of an object, starting at line number `first` (1-based).
 
-    A line is its bytes without the newline, or None when it was longer than the limit (its
-    bytes were never kept). Blocks rather than single lines keep per-line overhead low.
+    A line is its bytes without the newline, or a `TooLongLine` (only its head is kept) when
+    it was longer than the limit. Blocks rather than single lines keep per-line overhead low.
     """
 
     first: int
-    lines: list[bytes | None]
+    lines: list[bytes]
 
 
 async def s3_chunks(s3: Any, bucket: str, key: str) -> AsyncIterator[bytes]:
@@ -134,15 +143,15 @@ async def iter_lines(
             skipping = False
             chunk = chunk[cut + 1 :]
         data = pending + chunk if pending else chunk
-        lines: list[bytes | None] = data.split(b"\n")
-        pending = lines.pop()  # type: ignore[assignment]
+        lines = data.split(b"\n")
+        pending = lines.pop()
         for index, line in enumerate(lines):
-            if len(line) > max_line:  # type: ignore[arg-type]
-                lines[index] = None
-            elif line.endswith(b"\r"):  # type: ignore[union-attr]
-                lines[index] = line[:-1]  # type: ignore[index]
+            if len(line) > max_line:
+                lines[index] = TooLongLine(line[:KEPT_PREFIX])
+            elif line.endswith(b"\r"):
+                lines[index] = line[:-1]
         if len(pending) > max_line:
-            lines.append(None)
+            lines.append(TooLongLine(pending[:KEPT_PREFIX]))
             pending = b""
             skipping = True
         if lines:

@@ -16,6 +16,8 @@ from .observe import (
     ObjectFailedEvent,
     ObjectFinished,
     ObjectListed,
+    ObjectRestarted,
+    ObjectSkipped,
     RunsSelected,
     TableReady,
     Throttled,
@@ -34,6 +36,11 @@ class Tally:
     bytes_total: int = 0
     listing_done: bool = False
     objects_done: int = 0
+    objects_skipped: int = 0  # finished in an earlier run, per the checkpoint
+    bytes_skipped: int = 0
+    object_restarts: int = 0  # reads broken off and started again
+    interrupted_by: str | None = None  # "SIGINT" / "SIGTERM" when stopped early
+    checkpoint: str | None = None
     bytes_read: int = 0
     lines_read: int = 0
     blank_lines: int = 0
@@ -68,6 +75,17 @@ class Tally:
                 self.throttle_events += 1
             case ObjectFinished():
                 self.objects_done += 1
+            case ObjectSkipped(obj=obj):
+                self.objects_skipped += 1
+                self.bytes_skipped += obj.size
+            case ObjectRestarted():
+                self.object_restarts += 1
+                self.lines_read -= event.lines
+                self.blank_lines -= event.blank
+                self.skipped_expired -= event.expired
+                self.merged_duplicates -= event.merged
+                self.bad_rows_by_reason.subtract(event.bad)
+                self.bad_rows_by_reason = +self.bad_rows_by_reason
             case ObjectFailedEvent(obj=obj, reason=reason):
                 self.failures[obj.key] = reason
             case ObjectListed(obj=obj):
@@ -80,6 +98,11 @@ class Tally:
             case TableReady(table=table):
                 self.table = table.name
                 self.table_created = table.created
+
+    @property
+    def started_work(self) -> bool:
+        """Whether anything was listed yet (a summary then says something)."""
+        return self.objects_total > 0 or self.runs > 0
 
     @property
     def bad_rows(self) -> int:
@@ -107,6 +130,10 @@ class Tally:
             "runs": self.runs,
             "objects_total": self.objects_total,
             "objects_done": self.objects_done,
+            "objects_skipped": self.objects_skipped,
+            "object_restarts": self.object_restarts,
+            "interrupted_by": self.interrupted_by,
+            "checkpoint": self.checkpoint,
             "objects_failed": len(self.failures),
             "failures": [{"object": key, "reason": reason} for key, reason in self.failures.items()],
             "bytes_total": self.bytes_total,

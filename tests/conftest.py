@@ -91,3 +91,9 @@ def pytest_configure(config: pytest.Config) -> None:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp_path(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own directory: checkpoints (`.populator/`) land there."""
+    monkeypatch.chdir(tmp_path)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from populator.reader import CorruptObject, LineBlock, decoded_chunks, file_chunks, iter_lines
+from populator.reader import CorruptObject, LineBlock, TooLongLine, decoded_chunks, file_chunks, iter_lines
 
 
 async def chunked(data: bytes, size: int) -> AsyncIterator[bytes]:
@@ -23,7 +23,10 @@ async def read_lines(
     out = []
     async for block in iter_lines(decoded_chunks(chunked(data, chunk)), max_line=max_line):
         assert isinstance(block, LineBlock)
-        out.extend((block.first + i, line) for i, line in enumerate(block.lines))
+        out.extend(
+            (block.first + i, None if isinstance(line, TooLongLine) else line)
+            for i, line in enumerate(block.lines)
+        )
     return out
 
 
