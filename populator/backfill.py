@@ -20,7 +20,7 @@ from .aws import AwsSettings, dynamodb_client, identity_hint, new_session, s3_cl
 from .badrows import BadRowFile, BadRowLimit
 from .checkpoint import FinishedObject, JobIdentity, Journal
 from .config import StorageConfig
-from .errors import ArchiveError, UsageError
+from .errors import ArchiveError, PopulatorError, UsageError
 from .manifest import BATCH_SIZE, BatchWriter, ConditionalWriter, RetryPolicy, ensure_table
 from .observe import Event, Hub, ObjectFinished, Subscriber, TableReady, Throttled
 from .pipeline import PipelineOptions, run_pipeline
@@ -168,7 +168,7 @@ async def _guard(awaitable: Any, *, action: str, permission: str, identity: str,
     except Exception as exc:
         leaves = _leaves(exc)
         for leaf in leaves:
-            if isinstance(leaf, UsageError):
+            if isinstance(leaf, PopulatorError):
                 raise leaf from None
             usage = translate(leaf, action=action, permission=permission, identity=identity)
             if usage is not None:

@@ -239,6 +239,8 @@ def execute(
     except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
         if os.environ.get("POPULATOR_DEBUG"):
             raise
+        while isinstance(exc, ExceptionGroup):  # the task group's wrapper says nothing useful
+            exc = exc.exceptions[0]
         err.print(
             f"internal error: {type(exc).__name__}: {exc}. This is a bug in populator; rerun with "
             "POPULATOR_DEBUG=1 for the traceback and report it.",

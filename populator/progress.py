@@ -91,6 +91,7 @@ def summary_rows(tally: Tally) -> list[tuple[str, str]]:
             "objects",
             f"{tally.objects_done:,} done of {tally.objects_total:,}, {len(tally.failures):,} failed",
         ),
+        ("objects skipped (already done)", f"{tally.objects_skipped:,}"),
         ("bytes read", f"{tally.bytes_read:,}"),
         ("lines read", f"{tally.lines_read:,} ({tally.blank_lines:,} blank)"),
     ]

@@ -54,20 +54,24 @@ not; requests without the header count under ``""``) and ``unprocessed_items_ret
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import enum
 import json
 import math
-import threading
+import time
 import uuid
 import zlib
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-import aiohttp
 from aiohttp import web
-from yarl import URL
+
+from tests.support.loopback_proxy import (
+    Knob,
+    LoopbackProxy,
+    check_budget,
+    check_optional_budget,
+    check_share,
+)
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 WRITE_OPERATIONS = frozenset({"BatchWriteItem", "PutItem"})
@@ -75,25 +79,6 @@ WRITE_OPERATIONS = frozenset({"BatchWriteItem", "PutItem"})
 _THROUGHPUT_TYPE = "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
 _THROTTLING_TYPE = "com.amazon.coral.availability#ThrottlingException"
 _SERVER_ERROR_TYPE = "com.amazonaws.dynamodb.v20120810#InternalServerError"
-
-# Never forwarded in either direction (RFC 9110 hop-by-hop) or recomputed by aiohttp.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-_DROP_REQUEST_HEADERS = _HOP_BY_HOP | {"host", "content-length"}
-_DROP_RESPONSE_HEADERS = _HOP_BY_HOP | {"content-length", "date", "server"}
-
-_T = TypeVar("_T")
 
 
 class _Fault(enum.Enum):
@@ -103,145 +88,29 @@ class _Fault(enum.Enum):
     THROTTLE = "throttle_next"
 
 
-class _Knob(Generic[_T]):
-    """An attribute read and written under the owner's lock, validated on write."""
-
-    def __init__(self, default: _T, check: Any) -> None:
-        self._default = default
-        self._check = check
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-        self._attr = f"_knob_{name}"
-
-    def __get__(self, obj: DynamoProxy | None, objtype: type | None = None) -> _T:
-        if obj is None:
-            return self  # type: ignore[return-value]
-        with obj._lock:
-            return getattr(obj, self._attr, self._default)
-
-    def __set__(self, obj: DynamoProxy, value: _T) -> None:
-        self._check(self._name, value)
-        with obj._lock:
-            setattr(obj, self._attr, value)
-
-
-def _budget(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-
-
-def _optional_budget(name: str, value: object) -> None:
-    if value is not None:
-        _budget(name, value)
-
-
-def _share(name: str, value: object) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} must be a number in [0.0, 1.0], got {value!r}")
-
-
-class DynamoProxy:
+class DynamoProxy(LoopbackProxy):
     """Reverse proxy to ``upstream_url`` (a moto server) with DynamoDB fault injection."""
 
-    unprocessed_share: _Knob[float] = _Knob(0.0, _share)
-    unprocessed_requests: _Knob[int | None] = _Knob(None, _optional_budget)
-    throttle_next: _Knob[int] = _Knob(0, _budget)
-    throttling_exception_next: _Knob[int] = _Knob(0, _budget)
-    server_error_next: _Knob[int] = _Knob(0, _budget)
-    drop_next: _Knob[int] = _Knob(0, _budget)
+    thread_name = "dynamo-proxy"
+
+    unprocessed_share: Knob[float] = Knob(0.0, check_share)
+    unprocessed_requests: Knob[int | None] = Knob(None, check_optional_budget)
+    throttle_next: Knob[int] = Knob(0, check_budget)
+    throttling_exception_next: Knob[int] = Knob(0, check_budget)
+    server_error_next: Knob[int] = Knob(0, check_budget)
+    drop_next: Knob[int] = Knob(0, check_budget)
 
     def __init__(self, upstream_url: str) -> None:
-        self.upstream_url = upstream_url.rstrip("/")
-        self._lock = threading.RLock()
+        super().__init__(upstream_url)
         self.calls: collections.Counter[str] = collections.Counter()
         #: access key ids seen in SigV4 ``Authorization`` headers, with how many requests used each
         self.access_keys: collections.Counter[str] = collections.Counter()
         self._unprocessed_items_returned = 0
-        self._url: str | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-
-    # ----------------------------------------------------------------- lifecycle
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("DynamoProxy.url is only known after start()")
-        return self._url
-
-    def start(self) -> DynamoProxy:
-        if self._thread is not None:
-            raise RuntimeError("DynamoProxy already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve_start())
-            except BaseException as exc:  # reported to start()'s caller
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name="dynamo-proxy", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise RuntimeError("DynamoProxy failed to start") from failure[0]
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if not loop.is_closed():
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._serve_stop(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> DynamoProxy:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    async def _serve_start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            auto_decompress=False,  # bodies and Content-Encoding pass through untouched
-            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(total=60),
-        )
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self._url = f"http://{host}:{port}"
-
-    async def _serve_stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._session is not None:
-            await self._session.close()
+        self._items_stored = 0
+        #: token bucket of items/s for writes (None: unlimited); see ``limit_capacity``
+        self._capacity: float | None = None
+        self._tokens = 0.0
+        self._refilled = time.monotonic()
 
     # ------------------------------------------------------------ knobs, counters
 
@@ -250,11 +119,43 @@ class DynamoProxy:
         with self._lock:
             return self._unprocessed_items_returned
 
+    @property
+    def items_stored(self) -> int:
+        """Items moto acknowledged through this proxy (BatchWriteItem puts and PutItems)."""
+        with self._lock:
+            return self._items_stored
+
+    def limit_capacity(self, items_per_second: float | None) -> None:
+        """A token bucket of ``items_per_second`` (one second deep) in front of every write:
+        a BatchWriteItem gets as many items stored as there are tokens, the rest back in
+        ``UnprocessedItems``; with no token at all, ProvisionedThroughputExceededException."""
+        with self._lock:
+            self._capacity = items_per_second
+            self._tokens = items_per_second or 0.0
+            self._refilled = time.monotonic()
+
+    def _take_tokens(self, wanted: int) -> int | None:
+        """How many of ``wanted`` items the bucket admits now (None: no limit)."""
+        with self._lock:
+            if self._capacity is None:
+                return None
+            now = time.monotonic()
+            self._tokens = min(self._capacity, self._tokens + (now - self._refilled) * self._capacity)
+            self._refilled = now
+            granted = min(wanted, int(self._tokens))
+            self._tokens -= granted
+            return granted
+
+    def _count_stored(self, count: int) -> None:
+        with self._lock:
+            self._items_stored += count
+
     def reset_counts(self) -> None:
         with self._lock:
             self.calls.clear()
             self.access_keys.clear()
             self._unprocessed_items_returned = 0
+            self._items_stored = 0
 
     def reset_faults(self) -> None:
         self.unprocessed_share = 0.0
@@ -325,41 +226,20 @@ class DynamoProxy:
                 "The level of configured provisioned throughput for the table was exceeded. "
                 "Consider increasing your provisioning level with the UpdateTable API.",
             )
-        if operation == "BatchWriteItem" and self.unprocessed_share > 0.0:
+        if operation == "BatchWriteItem":
             return await self._batch_write_with_unprocessed(request, body)
+        if operation == "PutItem":
+            if self._take_tokens(1) == 0:
+                return _throughput_exceeded()
+            response = await self._forward(request, body)
+            if response.status == 200:
+                self._count_stored(1)
+            return response
         return await self._forward(request, body)
 
     async def _forward(self, request: web.Request, body: bytes, *, identity: bool = False) -> web.Response:
         status, headers, payload = await self._upstream(request, body, identity=identity)
         return web.Response(status=status, headers=headers, body=payload)
-
-    async def _upstream(
-        self, request: web.Request, body: bytes, *, identity: bool = False
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        assert self._session is not None
-        headers = [
-            (name, value)
-            for name, value in request.headers.items()
-            if name.lower() not in _DROP_REQUEST_HEADERS
-        ]
-        if identity:  # we must read and rewrite the response body
-            headers = [(n, v) for n, v in headers if n.lower() != "accept-encoding"]
-            headers.append(("Accept-Encoding", "identity"))
-        url = URL(self.upstream_url + request.raw_path, encoded=True)
-        try:
-            async with self._session.request(
-                request.method, url, headers=headers, data=body, allow_redirects=False
-            ) as response:
-                payload = await response.read()
-                response_headers = [
-                    (name, value)
-                    for name, value in response.headers.items()
-                    if name.lower() not in _DROP_RESPONSE_HEADERS
-                ]
-                return response.status, response_headers, payload
-        except aiohttp.ClientError as exc:  # upstream down: say so, like a gateway would
-            message = f"DynamoProxy could not reach {self.upstream_url}: {exc!r}".encode()
-            return 502, [("Content-Type", "text/plain")], message
 
     async def _batch_write_with_unprocessed(self, request: web.Request, body: bytes) -> web.Response:
         try:
@@ -369,8 +249,16 @@ class DynamoProxy:
         except (ValueError, KeyError, TypeError, AttributeError):
             return await self._forward(request, body)  # let moto reject it
         withheld_count = self._take_unprocessed_count(len(flat))
+        granted = self._take_tokens(len(flat) - withheld_count)
+        if granted == 0 and flat:
+            return _throughput_exceeded()
+        if granted is not None:
+            withheld_count = len(flat) - granted
         if withheld_count == 0:
-            return await self._forward(request, body)
+            response = await self._forward(request, body)
+            if response.status == 200:
+                self._count_stored(len(flat) - _unprocessed_in(response))
+            return response
         kept, withheld = flat[: len(flat) - withheld_count], flat[len(flat) - withheld_count :]
         unprocessed = _group(withheld)
 
@@ -386,6 +274,7 @@ class DynamoProxy:
             return web.Response(status=status, headers=headers, body=payload)
         result = json.loads(payload) if payload else {}
         merged: dict[str, list[Any]] = result.get("UnprocessedItems") or {}
+        self._count_stored(len(kept) - sum(len(entries) for entries in merged.values()))
         for table, entries in unprocessed.items():
             merged.setdefault(table, []).extend(entries)
         result["UnprocessedItems"] = merged
@@ -409,6 +298,24 @@ class DynamoProxy:
             transport.close()
         # Nothing reaches the client: the transport is closed, aiohttp discards this.
         return web.Response(status=599)
+
+
+def _throughput_exceeded() -> web.Response:
+    return _error(
+        400,
+        _THROUGHPUT_TYPE,
+        "The level of configured provisioned throughput for the table was exceeded. "
+        "Consider increasing your provisioning level with the UpdateTable API.",
+    )
+
+
+def _unprocessed_in(response: web.Response) -> int:
+    """Items moto itself left unprocessed in a forwarded BatchWriteItem response."""
+    try:
+        document = json.loads(response.body) if response.body else {}  # type: ignore[arg-type]
+    except ValueError:
+        return 0
+    return sum(len(entries) for entries in (document.get("UnprocessedItems") or {}).values())
 
 
 def _group(entries: list[tuple[str, Any]]) -> dict[str, list[Any]]:
