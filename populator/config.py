@@ -1,13 +1,14 @@
 """The two configuration files a Snowplow user already has: storage config and Iglu resolver.
 
-`load_storage_config` reads the self-describing `amazon_dynamodb_config` JSON and returns a
-`StorageConfig`; `load_resolver_config` checks the Iglu resolver file. Secrets are wrapped in
-`Secret`, whose repr and str never show the value.
+`load_resolver_config` reads the Iglu resolver config and validates it against its own schema
+(bundled with populator, as Iglu clients bootstrap it); `load_storage_config` reads the
+self-describing `amazon_dynamodb_config` JSON, resolves its schema through that resolver (see
+`populator.iglu`), validates it, and returns a `StorageConfig`. Secrets are wrapped in `Secret`,
+whose repr and str never show the value; no message quotes a value from either file.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,33 +16,35 @@ from typing import Any
 import orjson
 
 from .errors import ConfigError
+from .iglu import (
+    BUNDLED,
+    ResolvedSchema,
+    ResolverConfig,
+    SchemaKey,
+    Secret,
+    bundled_schema,
+    parse_resolver_config,
+    self_describing,
+    validate,
+)
+
+__all__ = [
+    "STORAGE_SCHEMA_PREFIX",
+    "SUPPORTED_STORAGE_VERSIONS",
+    "AwsKeys",
+    "ResolverConfig",
+    "Secret",
+    "StorageConfig",
+    "load_resolver_config",
+    "load_storage_config",
+    "parse_schema_uri",
+    "read_json",
+]
 
 STORAGE_SCHEMA_PREFIX = "iglu:com.snowplowanalytics.snowplow.storage/amazon_dynamodb_config/jsonschema/"
 SUPPORTED_STORAGE_VERSIONS = ("1-0-0", "1-0-1", "2-0-0")
-_IGLU_URI = re.compile(r"iglu:([a-zA-Z0-9\-_.]+)/([a-zA-Z0-9\-_]+)/([a-zA-Z0-9\-_]+)/(\d+-\d+-\d+)")
-
-
-class Secret:
-    """A string that must never be printed: `repr`/`str` show only that it is set."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+_STORAGE_KEY = SchemaKey.parse(STORAGE_SCHEMA_PREFIX + "1-0-0")
+assert _STORAGE_KEY is not None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class AwsKeys:
             f"access key ending in {self.access_key_id[-4:]}" if self.access_key_id else "an empty access key"
         )
 
+    def __repr__(self) -> str:
+        return f"AwsKeys({self.hint}, secret_access_key=Secret('********'))"
+
 
 @dataclass(frozen=True)
 class StorageConfig:
@@ -68,6 +74,7 @@ class StorageConfig:
     table: str
     region: str
     keys: AwsKeys | None  # None: use the default AWS credential chain
+    schema_source: str = BUNDLED  # where the schema it was validated against came from
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -91,50 +98,45 @@ def read_json(path: Path, what: str) -> Any:
 
 def parse_schema_uri(uri: Any) -> tuple[str, str, str, str] | None:
     """`iglu:vendor/name/format/version` → its four parts, or None."""
-    if not isinstance(uri, str):
-        return None
-    match = _IGLU_URI.fullmatch(uri)
-    return match.groups() if match else None  # type: ignore[return-value]
+    key = SchemaKey.parse(uri)
+    return (key.vendor, key.name, key.format, key.version) if key else None
 
 
-def _require_string(data: dict[str, Any], key: str, path: Path) -> str:
-    value = data.get(key)
-    if value is None:
-        raise ConfigError(f"{path.name}: data.{key}: required property is missing.")
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{path.name}: data.{key}: must be a non-empty string.")
-    return value
+def load_resolver_config(path: Path) -> ResolverConfig:
+    """Read and validate the Iglu resolver config (resolver-config 1-0-0 … 1-0-3).
+
+    Embedded repository paths that are relative are taken relative to the file's directory.
+    """
+    return parse_resolver_config(read_json(path, "RESOLVER_CONFIG"), path)
 
 
-def load_storage_config(path: Path, resolver: dict[str, Any] | None = None) -> StorageConfig:
+def load_storage_config(path: Path, resolver: ResolverConfig | None = None) -> StorageConfig:
     """Read the DynamoDB storage config (any supported version) into a StorageConfig.
 
-    `resolver` is what `load_resolver_config` returned; the storage config is validated
-    against the schema it resolves.
+    Its schema is resolved through `resolver` (what `load_resolver_config` returned): the first of
+    its repositories that has the schema wins, the copy bundled with populator is used (with a
+    warning) only when none has it. Without a resolver the bundled schema is used directly.
     """
     document = read_json(path, "STORAGE_CONFIG")
-    if not isinstance(document, dict) or "schema" not in document or "data" not in document:
-        raise ConfigError(
-            f'{path.name} is not a self-describing JSON: it needs a "schema" '
-            f'({STORAGE_SCHEMA_PREFIX}<version>) and a "data" object.'
-        )
-    schema = document["schema"]
+    key, data = self_describing(document, path.name, STORAGE_SCHEMA_PREFIX + "<version>")
     supported = ", ".join(STORAGE_SCHEMA_PREFIX + v for v in SUPPORTED_STORAGE_VERSIONS)
-    if not isinstance(schema, str) or not schema.startswith(STORAGE_SCHEMA_PREFIX):
+    if (key.vendor, key.name, key.format) != (_STORAGE_KEY.vendor, _STORAGE_KEY.name, _STORAGE_KEY.format):
         raise ConfigError(
-            f"{path.name}: schema {schema!r} is not a DynamoDB storage config. Supported: {supported}."
+            f"{path.name}: schema {key.uri!r} is not a DynamoDB storage config. Supported: {supported}."
         )
-    version = schema[len(STORAGE_SCHEMA_PREFIX) :]
-    if version not in SUPPORTED_STORAGE_VERSIONS:
-        raise ConfigError(f"{path.name}: schema {schema} is not supported. Supported: {supported}.")
-    data = document["data"]
+    if key.version not in SUPPORTED_STORAGE_VERSIONS:
+        raise ConfigError(_unsupported_version(path, key, resolver, supported))
+    resolved = _resolve(key, resolver)
+    validate(data, resolved, path.name)
+    # The schema that answered may be a registry's own copy, looser than Snowplow's: the fields
+    # this tool relies on are checked again, with the same kind of message.
     if not isinstance(data, dict):
-        raise ConfigError(f"{path.name}: data: must be an object.")
+        raise ConfigError(f"{path.name}: data: must be an object (schema {resolved.describe()}).")
     table = _require_string(data, "dynamodbTable", path)
     region = _require_string(data, "awsRegion", path)
-    name = data.get("name") if isinstance(data.get("name"), str) else table
+    name = data["name"] if isinstance(data.get("name"), str) and data["name"] else table
     keys: AwsKeys | None
-    if version.startswith("1-"):
+    if key.version.startswith("1-"):
         keys = AwsKeys(
             _require_string(data, "accessKeyId", path),
             Secret(_require_string(data, "secretAccessKey", path)),
@@ -149,22 +151,46 @@ def load_storage_config(path: Path, resolver: dict[str, Any] | None = None) -> S
         if auth is None:
             keys = None
         elif isinstance(auth, dict):
-            access = auth.get("accessKeyId")
-            secret = auth.get("secretAccessKey")
-            for key, value in (("accessKeyId", access), ("secretAccessKey", secret)):
-                if not isinstance(value, str):
-                    raise ConfigError(f"{path.name}: data.auth.{key}: required string is missing.")
-            keys = AwsKeys(access, Secret(secret))  # type: ignore[arg-type]
+            access = _require_string(auth, "accessKeyId", path, "data.auth")
+            secret = _require_string(auth, "secretAccessKey", path, "data.auth")
+            keys = AwsKeys(access, Secret(secret))
         else:
             raise ConfigError(
                 f"{path.name}: data.auth: must be an object with accessKeyId and secretAccessKey, or null."
             )
-    return StorageConfig(schema=schema, name=name, table=table, region=region, keys=keys)
+    return StorageConfig(
+        schema=key.uri, name=name, table=table, region=region, keys=keys, schema_source=resolved.source
+    )
 
 
-def load_resolver_config(path: Path) -> dict[str, Any]:
-    """Read the Iglu resolver config. Full resolution and validation builds on this."""
-    document = read_json(path, "RESOLVER_CONFIG")
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path.name} is not an Iglu resolver config: expected a JSON object.")
-    return document
+def _resolve(key: SchemaKey, resolver: ResolverConfig | None) -> ResolvedSchema:
+    if resolver is not None:
+        return resolver.resolve(key)
+    schema = bundled_schema(key)
+    assert schema is not None, key
+    return ResolvedSchema(key, schema, BUNDLED, bundled=True)
+
+
+def _unsupported_version(path: Path, key: SchemaKey, resolver: ResolverConfig | None, supported: str) -> str:
+    """An amazon_dynamodb_config version populator cannot read: say whether it even exists."""
+    if resolver is None:
+        return f"{path.name}: schema {key.uri} is not supported. Supported: {supported}."
+    try:
+        resolved = resolver.resolve(key)
+    except ConfigError as exc:
+        return f"{path.name}: {exc} Supported by populator: {supported}."
+    return (
+        f"{path.name}: schema {key.uri} exists ({resolved.describe()}) but populator does not support "
+        f"it. Supported: {supported}."
+    )
+
+
+def _require_string(data: dict[str, Any], key: str, path: Path, where: str = "data") -> str:
+    if key not in data or data[key] is None:
+        raise ConfigError(f"{path.name}: {where}.{key}: required property is missing.")
+    value = data[key]
+    if not isinstance(value, str):
+        raise ConfigError(f"{path.name}: {where}.{key}: must be a string.")
+    if not value.strip():
+        raise ConfigError(f"{path.name}: {where}.{key}: must not be empty.")
+    return value

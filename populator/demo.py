@@ -51,7 +51,15 @@ RESOLVER_CONFIG_DOCUMENT = {
                 "priority": 0,
                 "vendorPrefixes": ["com.snowplowanalytics"],
                 "connection": {"http": {"uri": "http://iglucentral.com"}},
-            }
+            },
+            {
+                # The schemas bundled with populator, as an embedded repository: Iglu clients ask
+                # embedded repositories before HTTP ones, so the demo stays offline.
+                "name": "populator (embedded)",
+                "priority": 0,
+                "vendorPrefixes": ["com.snowplowanalytics"],
+                "connection": {"embedded": {"path": str(Path(__file__).resolve().parent)}},
+            },
         ],
     },
 }

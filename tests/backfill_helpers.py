@@ -11,15 +11,28 @@ import orjson
 
 from populator.backfill import run_backfill
 from populator.cli import build_job
+from populator.iglu import BUNDLED_REGISTRY_PATH
 from populator.manifest import RetryPolicy
 from populator.observe import Hub
 from populator.report import Tally
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 STORAGE_2_0_0 = "iglu:com.snowplowanalytics.snowplow.storage/amazon_dynamodb_config/jsonschema/2-0-0"
+# An embedded repository holding the real schemas (the package's bundled ones): no network, no
+# fallback warning.
 RESOLVER = {
     "schema": "iglu:com.snowplowanalytics.iglu/resolver-config/jsonschema/1-0-1",
-    "data": {"cacheSize": 500, "repositories": []},
+    "data": {
+        "cacheSize": 500,
+        "repositories": [
+            {
+                "name": "bundled",
+                "priority": 0,
+                "vendorPrefixes": ["com.snowplowanalytics"],
+                "connection": {"embedded": {"path": str(BUNDLED_REGISTRY_PATH)}},
+            }
+        ],
+    },
 }
 
 
