@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from aiobotocore.credentials import AioCredentials
+from botocore.exceptions import ClientError, NoCredentialsError
 
+from . import __version__
 from .archive import ArchiveLocation, ArchiveObject
 from .aws import AwsSettings, dynamodb_client, identity_hint, new_session, s3_client, translate
 from .badrows import BadRowFile, BadRowLimit
@@ -22,9 +24,12 @@ from .checkpoint import FinishedObject, JobIdentity, Journal
 from .config import StorageConfig
 from .errors import ArchiveError, PopulatorError, UsageError
 from .manifest import BATCH_SIZE, BatchWriter, ConditionalWriter, RetryPolicy, ensure_table
-from .observe import Event, Hub, ObjectFinished, Subscriber, TableReady, Throttled
+from .observe import Event, Hub, ObjectFinished, RateChanged, Subscriber, TableReady, Throttled
 from .pipeline import PipelineOptions, run_pipeline
+from .ratelimit import AdaptiveRateLimiter
 from .report import Tally
+from .throughput import ThroughputOptions, watch_rate, write_ceiling
+from .transport import BotocoreTransport, SignedHttpTransport, Transport
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class BackfillJob:
     bad_rows_path: Path | None = None
     max_bad_rows: int | None = None
     shard: str | None = None
+    throughput: ThroughputOptions = ThroughputOptions()  # noqa: RUF009 - frozen
 
     @property
     def identity(self) -> JobIdentity:
@@ -144,10 +150,28 @@ async def _run(
                 identity=table_identity,
             )
             hub.publish(TableReady(table))
+            limiter = AdaptiveRateLimiter(ceiling=write_ceiling(table, job.throughput))
+            transport = await _guard(
+                _transport(job, session, dynamodb, settings),
+                action=table_action,
+                permission="dynamodb:BatchWriteItem",
+                identity=table_identity,
+            )
+            stack.push_async_callback(transport.close)
             writer_type = ConditionalWriter if job.conditional else BatchWriter
             writer = writer_type(
-                dynamodb, table.name, job.retry, on_throttle=lambda: hub.publish(Throttled())
+                transport,
+                table.name,
+                job.retry,
+                on_throttle=lambda: hub.publish(Throttled()),
+                limiter=limiter,
             )
+            watcher = asyncio.create_task(
+                watch_rate(
+                    dynamodb, table, job.throughput, limiter, lambda state: hub.publish(RateChanged(state))
+                )
+            )
+            stack.push_async_callback(_cancel, watcher)
         write_permission = "dynamodb:PutItem" if job.conditional else "dynamodb:BatchWriteItem"
         await _guard(
             run_pipeline(job.pipeline, hub, writer=writer, s3=s3, stop=stop, skip=skip),
@@ -156,6 +180,34 @@ async def _run(
             identity=f"S3: {s3_identity}; DynamoDB: {table_identity}",
             archive=str(job.location),
         )
+
+
+async def _transport(job: BackfillJob, session: Any, dynamodb: Any, settings: AwsSettings) -> Transport:
+    """The write path: botocore's own, or SigV4-signed posts (see transport.py for why)."""
+    if job.throughput.write_path == "botocore":
+        return BotocoreTransport(dynamodb)
+    keys = job.storage.keys
+    if keys is not None:
+        credentials: Any = AioCredentials(
+            keys.access_key_id, keys.secret_access_key.reveal(), method="config"
+        )
+    else:
+        credentials = await session.get_credentials()
+        if credentials is None:
+            raise NoCredentialsError()
+    return SignedHttpTransport(
+        endpoint_url=dynamodb.meta.endpoint_url,
+        region=dynamodb.meta.region_name,
+        credentials=credentials,
+        connections=settings.pool_size,
+        user_agent=f"populator/{__version__}",
+    )
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _guard(awaitable: Any, *, action: str, permission: str, identity: str, archive: str = "") -> Any:

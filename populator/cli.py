@@ -31,6 +31,7 @@ from .observe import Hub
 from .pipeline import PipelineOptions, ReadRetryPolicy
 from .progress import LiveProgress, print_summary
 from .report import Tally
+from .throughput import ThroughputOptions
 
 EXIT_OK, EXIT_FAILED_OBJECTS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -101,6 +102,22 @@ def run(
     retry_base_delay: Annotated[
         float, typer.Option(min=0.0, hidden=True, help="First backoff step in seconds (tests).")
     ] = RetryPolicy.base_delay,
+    max_write_rate: Annotated[
+        float | None,
+        typer.Option("--max-write-rate", min=1.0, help="Hard ceiling on items written per second."),
+    ] = None,
+    write_capacity_percent: Annotated[
+        float,
+        typer.Option(
+            "--write-capacity-percent",
+            min=1.0,
+            max=100.0,
+            help="At most this share of a provisioned table's write capacity (re-read every minute).",
+        ),
+    ] = ThroughputOptions.write_capacity_percent,
+    write_path: Annotated[
+        str, typer.Option("--write-path", hidden=True, help="signed (default) or botocore (for comparison).")
+    ] = ThroughputOptions.write_path,
     checkpoint: Annotated[
         Path | None,
         typer.Option(help="Checkpoint journal (default: .populator/<table>-<job hash>.jsonl here)."),
@@ -144,6 +161,11 @@ def run(
             restart=restart,
             bad_rows=bad_rows,
             max_bad_rows=max_bad_rows,
+            throughput=ThroughputOptions(
+                max_write_rate=max_write_rate,
+                write_capacity_percent=write_capacity_percent,
+                write_path=write_path,
+            ),
         )
     except UsageError as exc:
         _fail(err, exc)
@@ -171,9 +193,12 @@ def build_job(
     restart: bool = False,
     bad_rows: Path | None = None,
     max_bad_rows: int | None = None,
+    throughput: ThroughputOptions = ThroughputOptions(),  # noqa: B008 - frozen
     now: float | None = None,
 ) -> BackfillJob:
     """The command line's arguments → a validated job. Raises UsageError before any AWS call."""
+    if throughput.write_path not in ("signed", "botocore"):
+        raise UsageError(f"--write-path {throughput.write_path!r}: use signed or botocore.")
     location = parse_location(enriched_archive)
     since_at = parse_since(since) if since is not None else None
     resolver = load_resolver_config(resolver_config)
@@ -198,6 +223,7 @@ def build_job(
         restart=restart,
         bad_rows_path=bad_rows,
         max_bad_rows=max_bad_rows,
+        throughput=throughput,
     )
     if not dry_run:
         job = dataclasses.replace(job, checkpoint=checkpoint or default_path(job.identity))

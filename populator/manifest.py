@@ -21,6 +21,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from .aws import error_code
 from .errors import TableSchemaError
 from .events import ManifestItem
+from .ratelimit import AdaptiveRateLimiter
+from .transport import Transport
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 DEFAULT_CAPACITY = 100  # Snowplow's DynamoDbManifest creates tables with 100 WCU / 100 RCU
@@ -139,11 +141,20 @@ async def ensure_table(
         await client.get_waiter("table_exists").wait(
             TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150}
         )
+    return table_info(name, table, created)
+
+
+def table_info(name: str, table: dict[str, Any], created: bool = False) -> TableInfo:
     billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
     wcu = (
         table.get("ProvisionedThroughput", {}).get("WriteCapacityUnits") if billing == "PROVISIONED" else None
     )
     return TableInfo(name=name, created=created, billing_mode=billing, write_capacity=wcu)
+
+
+async def describe_capacity(client: Any, name: str) -> TableInfo:
+    """The table's billing mode and provisioned write capacity, as of now."""
+    return table_info(name, (await client.describe_table(TableName=name))["Table"])
 
 
 async def _create_table(client: Any, name: str, *, on_demand: bool, capacity: int) -> dict[str, Any]:
@@ -178,17 +189,21 @@ async def _create_table(client: Any, name: str, *, on_demand: bool, capacity: in
 
 
 class _Writer:
+    """Retry, throttle accounting and pacing shared by both write modes."""
+
     def __init__(
         self,
-        client: Any,
+        transport: Transport,
         table: str,
         policy: RetryPolicy = RetryPolicy(),
         on_throttle: Callable[[], None] | None = None,
+        limiter: AdaptiveRateLimiter | None = None,
     ) -> None:
-        self._client = client
+        self._transport = transport
         self._table = table
         self._policy = policy
         self._on_throttle = on_throttle
+        self._limiter = limiter
 
     def _retrying(self) -> AsyncRetrying:
         policy = self._policy
@@ -196,14 +211,30 @@ class _Writer:
             stop=stop_after_attempt(policy.attempts),
             wait=wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay),
             retry=retry_if_exception(is_retryable),
-            before_sleep=self._before_sleep,
             reraise=True,
         )
 
-    def _before_sleep(self, state: Any) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        if exc is not None and is_throttle(exc) and self._on_throttle:
+    async def _call(self, operation: str, params: dict[str, Any], items: int) -> dict[str, Any]:
+        """One paced request; throttle signals in its answer reach the controller."""
+        if self._limiter is not None:
+            await self._limiter.acquire(items)
+        try:
+            response = await self._transport.call(operation, params)
+        except Exception as exc:
+            if is_throttle(exc):
+                self._throttled()
+            raise
+        return response
+
+    def _throttled(self) -> None:
+        if self._limiter is not None:
+            self._limiter.on_throttle()
+        if self._on_throttle is not None:
             self._on_throttle()
+
+    def _succeeded(self) -> None:
+        if self._limiter is not None:
+            self._limiter.on_success()
 
 
 class BatchWriter(_Writer):
@@ -215,10 +246,13 @@ class BatchWriter(_Writer):
         try:
             async for attempt in self._retrying():
                 with attempt:
-                    response = await self._client.batch_write_item(RequestItems={self._table: pending})
+                    params = {"RequestItems": {self._table: pending}}
+                    response = await self._call("BatchWriteItem", params, len(pending))
                     pending = response.get("UnprocessedItems", {}).get(self._table, [])
                     if pending:
+                        self._throttled()
                         raise _Unprocessed(len(pending))
+                    self._succeeded()
         except Exception as exc:
             if isinstance(exc, ClientError) and not is_retryable(exc) and _is_fatal(exc):
                 raise
@@ -248,19 +282,22 @@ class ConditionalWriter(_Writer):
 
     async def _put(self, item: ManifestItem) -> bool:
         """True when written, False when an item with another etlTime was already there."""
+        params = {
+            "TableName": self._table,
+            "Item": wire_item(item),
+            "ConditionExpression": CONDITION,
+            "ExpressionAttributeValues": {":tst": {"N": str(item.etl_time)}},
+        }
         async for attempt in self._retrying():
             with attempt:
                 try:
-                    await self._client.put_item(
-                        TableName=self._table,
-                        Item=wire_item(item),
-                        ConditionExpression=CONDITION,
-                        ExpressionAttributeValues={":tst": {"N": str(item.etl_time)}},
-                    )
+                    await self._call("PutItem", params, 1)
                 except ClientError as exc:
                     if error_code(exc) == "ConditionalCheckFailedException":
+                        self._succeeded()
                         return False
                     raise
+                self._succeeded()
         return True
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .archive import ArchiveObject, RunFolder
 from .manifest import TableInfo
+from .ratelimit import RateState
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,13 @@ class ItemsAcknowledged:
     written: int
     already_present: int
     dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RateChanged:
+    """The write-rate controller's state, published every second and on each cut."""
+
+    state: RateState
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +136,7 @@ Event = (
     | ObjectSkipped
     | BadRowFound
     | ObjectRestarted
+    | RateChanged
 )
 Subscriber = Callable[[Event], None]
 

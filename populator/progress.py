@@ -107,7 +107,8 @@ def summary_rows(tally: Tally) -> list[tuple[str, str]]:
     rows += [(f"  {reason}", f"{count:,}") for reason, count in sorted(tally.bad_rows_by_reason.items())]
     rows += [
         ("expired (skipped)", f"{tally.skipped_expired:,}"),
-        ("throttle events", f"{tally.throttle_events:,}"),
+        ("throttled requests", f"{tally.throttle_events:,} ({tally.rate_cuts:,} rate cuts)"),
+        ("write rate ceiling", f"{tally.write_ceiling:,.0f} items/s" if tally.write_ceiling else "none"),
         ("duration", f"{tally.duration_s:,.1f} s"),
         ("items/s", f"{tally.items_per_s:,.0f}"),
     ]

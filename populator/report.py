@@ -18,6 +18,7 @@ from .observe import (
     ObjectListed,
     ObjectRestarted,
     ObjectSkipped,
+    RateChanged,
     RunsSelected,
     TableReady,
     Throttled,
@@ -49,7 +50,10 @@ class Tally:
     already_present: int = 0
     merged_duplicates: int = 0
     skipped_expired: int = 0
-    throttle_events: int = 0
+    throttle_events: int = 0  # requests that met a throttle signal
+    rate_cuts: int = 0  # times the rate controller slowed down
+    write_rate: float | None = None  # the controller's current items/s
+    write_ceiling: float | None = None
     bad_rows_by_reason: Counter[str] = field(default_factory=Counter)
     failures: dict[str, str] = field(default_factory=dict)
     table: str | None = None
@@ -73,6 +77,10 @@ class Tally:
                 self.already_present += event.already_present
             case Throttled():
                 self.throttle_events += 1
+            case RateChanged(state=state):
+                self.write_rate = state.rate
+                self.write_ceiling = state.ceiling
+                self.rate_cuts = state.throttle_events
             case ObjectFinished():
                 self.objects_done += 1
             case ObjectSkipped(obj=obj):
@@ -148,6 +156,9 @@ class Tally:
             "bad_rows_by_reason": dict(sorted(self.bad_rows_by_reason.items())),
             "skipped_expired": self.skipped_expired,
             "throttle_events": self.throttle_events,
+            "rate_cuts": self.rate_cuts,
+            "write_rate": round(self.write_rate, 1) if self.write_rate is not None else None,
+            "write_ceiling": self.write_ceiling,
             "duration_s": round(self.duration_s, 3),
             "items_per_s": round(self.items_per_s, 1),
         }

@@ -83,7 +83,8 @@ def test_table_is_created_as_snowplow_does_and_on_demand_when_asked(aws, unique_
     dynamodb = aws.boto3_client("dynamodb")
 
     storage, resolver = write_configs(tmp_path, unique_name)
-    run_job(str(root), storage, resolver)
+    tally = run_job(str(root), storage, resolver, on_demand=False)
+    assert tally.write_ceiling == 50  # --write-capacity-percent 50 of the new table's 100 WCU
     table = dynamodb.describe_table(TableName=unique_name)["Table"]
     assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {
         ("eventId", "HASH"),

@@ -24,7 +24,7 @@ MANY_SMALL_PARTS = SampleSpec(
 
 def start(args, env) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "populator", "run", *args],
+        [sys.executable, "-m", "populator", "run", *args, "--on-demand"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,0 +1,65 @@
+"""How fast to write: the user's limits, the table's capacity, and keeping the two in step.
+
+`write_ceiling` turns `--max-write-rate` and `--write-capacity-percent` into the controller's
+hard ceiling (items/s; manifest items are far below 1 KB, so one item is one write unit).
+`watch_rate` re-reads the table's provisioned capacity every minute, so auto-scaling moves the
+ceiling (as emr-dynamodb-connector's `dynamodb.throughput.write.percent` does), and publishes
+the controller's state every second for progress displays and reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .manifest import TableInfo, describe_capacity
+from .ratelimit import AdaptiveRateLimiter, RateState
+
+CAPACITY_REFRESH_SECONDS = 60.0
+STATE_INTERVAL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ThroughputOptions:
+    max_write_rate: float | None = None  # items/s, hard ceiling (per process / shard)
+    write_capacity_percent: float = 50.0  # share of a PROVISIONED table's WCU we may use
+    write_path: str = "signed"  # "signed" or "botocore" (see transport.py)
+
+
+def write_ceiling(table: TableInfo, options: ThroughputOptions) -> float | None:
+    """The controller's ceiling: the smaller of --max-write-rate and P% of provisioned WCU."""
+    limits = []
+    if options.max_write_rate is not None:
+        limits.append(options.max_write_rate)
+    if table.billing_mode == "PROVISIONED" and table.write_capacity:
+        limits.append(max(table.write_capacity * options.write_capacity_percent / 100.0, 1.0))
+    return min(limits) if limits else None
+
+
+async def watch_rate(
+    client: Any,
+    table: TableInfo,
+    options: ThroughputOptions,
+    limiter: AdaptiveRateLimiter,
+    publish: Callable[[RateState], None],
+    *,
+    refresh: float = CAPACITY_REFRESH_SECONDS,
+    interval: float = STATE_INTERVAL_SECONDS,
+) -> None:
+    """Runs until cancelled: publishes the state every `interval`, re-reads capacity every `refresh`."""
+    next_refresh = time.monotonic() + refresh
+    while True:
+        publish(limiter.state())
+        await asyncio.sleep(interval)
+        if time.monotonic() >= next_refresh:
+            next_refresh = time.monotonic() + refresh
+            try:
+                current = await describe_capacity(client, table.name)
+            except (ClientError, BotoCoreError):
+                continue  # keep the last ceiling; the next refresh tries again
+            limiter.set_ceiling(write_ceiling(current, options))

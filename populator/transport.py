@@ -1,0 +1,123 @@
+"""How a DynamoDB write request reaches the wire: through botocore, or signed and posted directly.
+
+Both transports take an operation name and its JSON parameters and return the parsed response,
+raising botocore's `ClientError` for an error response, so retry and throttle handling above
+them is the same.
+
+`SignedHttpTransport` exists because botocore's request machinery (parameter validation,
+serialisation, event hooks) costs about 1.8 ms of CPU per BatchWriteItem, which caps one process
+near 14k items/s. It keeps what botocore gives that matters: credentials come from botocore's
+own provider chain (refreshed when they expire), the endpoint and region are the ones the
+botocore client resolved (so `AWS_ENDPOINT_URL_DYNAMODB` and friends still apply), and requests
+are signed with botocore's SigV4 signer. Bodies are serialised with orjson, responses are
+checked against DynamoDB's `x-amz-crc32` as botocore does.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ClientError
+
+TARGET_PREFIX = "DynamoDB_20120810."
+CONTENT_TYPE = "application/x-amz-json-1.0"
+_SNAKE = {"BatchWriteItem": "batch_write_item", "PutItem": "put_item"}
+
+
+class Transport(Protocol):
+    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def close(self) -> None: ...
+
+
+class BotocoreTransport:
+    """Requests through an aiobotocore client: the reference path."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await getattr(self._client, _SNAKE[operation])(**params)
+        return result
+
+    async def close(self) -> None:
+        return None
+
+
+class ResponseCorrupted(aiohttp.ClientError):
+    """The response body does not match its CRC32: treated like a dropped connection."""
+
+
+class SignedHttpTransport:
+    """Requests signed with botocore's SigV4 and posted on a shared aiohttp session."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str,
+        region: str,
+        credentials: Any,  # botocore/aiobotocore credentials (refreshable or static)
+        connections: int,
+        read_timeout: float = 20.0,
+        connect_timeout: float = 10.0,
+        user_agent: str = "populator",
+    ) -> None:
+        self._url = endpoint_url.rstrip("/") + "/"
+        self._region = region
+        self._credentials = credentials
+        self._user_agent = user_agent
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout),
+            skip_auto_headers=("User-Agent", "Content-Type"),
+        )
+
+    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        body = orjson.dumps(params)
+        headers = await self._signed_headers(operation, body)
+        async with self._session.post(self._url, data=body, headers=headers) as response:
+            payload = await response.read()
+            status = response.status
+            crc = response.headers.get("x-amz-crc32")
+        if crc is not None and int(crc) != zlib.crc32(payload) & 0xFFFFFFFF:
+            raise ResponseCorrupted(f"{operation} response failed its CRC32 check")
+        document = orjson.loads(payload) if payload else {}
+        if status >= 300:
+            raise _client_error(operation, status, document)
+        return document  # type: ignore[no-any-return]
+
+    async def _signed_headers(self, operation: str, body: bytes) -> dict[str, str]:
+        frozen = await self._credentials.get_frozen_credentials()
+        request = AWSRequest(
+            method="POST",
+            url=self._url,
+            data=body,
+            headers={
+                "Content-Type": CONTENT_TYPE,
+                "X-Amz-Target": TARGET_PREFIX + operation,
+                "User-Agent": self._user_agent,
+            },
+        )
+        SigV4Auth(frozen, "dynamodb", self._region).add_auth(request)
+        return dict(request.headers.items())
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+def _client_error(operation: str, status: int, document: Any) -> ClientError:
+    """A DynamoDB JSON error → the ClientError botocore would have raised."""
+    kind = str(document.get("__type", "")) if isinstance(document, dict) else ""
+    code = kind.rpartition("#")[2] or f"HTTP{status}"
+    message = ""
+    if isinstance(document, dict):
+        message = str(document.get("message") or document.get("Message") or "")
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
