@@ -1,0 +1,139 @@
+"""`python benchmarks/run.py`: generate (or reuse) the archives, start both endpoints, measure, report.
+
+Exit status: 0 when the measurements completed, whatever they show (a missed target is a
+result, not an error); 2 when the harness itself could not run (an endpoint that would not
+start, an archive that could not be generated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .children import Endpoint, HarnessError
+from .fixtures import OUT_DIR, benchmark_spec, ensure_archive, write_configs
+from .measurements import (
+    Bench,
+    Settings,
+    as_json,
+    capacity_limited,
+    dry_run_vs_zcat,
+    end_to_end,
+    peak_memory,
+)
+from .report import Row, render
+
+FULL = Settings(
+    parts=4,
+    events_per_part=50_000,
+    wide_parts=64,
+    wide_events_per_part=1_000,
+    latency_ms=5.0,
+    capacity=5_000,
+    budget=15.0,
+    repeats=3,
+    timeout=900.0,
+)
+QUICK = Settings(
+    parts=4,
+    events_per_part=2_000,
+    wide_parts=64,
+    wide_events_per_part=100,
+    latency_ms=5.0,
+    capacity=2_000,
+    budget=2.0,
+    repeats=1,
+    timeout=180.0,
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/run.py",
+        description="Measure populator against its baselines and print the ratios as a markdown table.",
+    )
+    parser.add_argument("--quick", action="store_true", help="small archive, short budgets (a smoke run)")
+    parser.add_argument("--parts", type=int, help="gzip parts in the main archive")
+    parser.add_argument("--events-per-part", type=int, help="events in each part")
+    parser.add_argument("--latency-ms", type=float, help="endpoint latency per request (default 5)")
+    parser.add_argument("--capacity", type=float, help="items/s of the capacity-limited endpoint")
+    parser.add_argument("--budget", type=float, help="seconds each baseline script writes")
+    parser.add_argument("--repeats", type=int, help="dry-run and zcat|cut runs (best counts)")
+    parser.add_argument(
+        "--populator-args", default="", help='extra args for every populator run, e.g. "--writers 32"'
+    )
+    parser.add_argument(
+        "--capacity-args",
+        default="",
+        help='extra args for the capacity run only, e.g. "--max-write-rate 5000"',
+    )
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="where archives, logs and latest.md go")
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else FULL
+    overrides = {
+        name: getattr(args, name)
+        for name in ("parts", "events_per_part", "latency_ms", "capacity", "budget", "repeats")
+        if getattr(args, name) is not None
+    }
+    settings = dataclasses.replace(
+        base,
+        **overrides,
+        populator_args=shlex.split(args.populator_args),
+        capacity_args=shlex.split(args.capacity_args),
+    )
+    return settings, args.out
+
+
+def prepare(settings: Settings, out: Path) -> Bench:
+    """Archives (cached) and config files; a fresh log folder for this run."""
+    print("preparing archives (generated once, then cached under benchmarks/out/)...", file=sys.stderr)
+    archive = ensure_archive(benchmark_spec(settings.parts, settings.events_per_part), out)
+    wide = ensure_archive(benchmark_spec(settings.wide_parts, settings.wide_events_per_part), out)
+    storage, resolver = write_configs(out / "configs")
+    log_dir = out / "logs"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    return Bench(settings, archive, wide, storage, resolver, log_dir)
+
+
+def measure(bench: Bench) -> list[Row]:
+    """Every measurement, one after the other so they never share the CPU."""
+    settings = bench.settings
+    with (
+        Endpoint("null", settings.latency_ms, 0, bench.log_dir) as null,
+        Endpoint("limited", settings.latency_ms, settings.capacity, bench.log_dir) as limited,
+    ):
+        rows: list[Row] = []
+        for step, name in (
+            (lambda: dry_run_vs_zcat(bench), "dry run vs zcat | cut"),
+            (lambda: end_to_end(bench, null), "end to end vs boto3 baselines"),
+            (lambda: capacity_limited(bench, limited), "capacity-limited table"),
+            (lambda: peak_memory(bench, null), "peak RSS"),
+        ):
+            print(f"measuring: {name}...", file=sys.stderr)
+            rows += step()
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings, out = parse_args(argv)
+    try:
+        bench = prepare(settings, out)
+        rows = measure(bench)
+    except HarnessError as exc:
+        print(f"benchmark harness failed: {exc}", file=sys.stderr)
+        return 2
+    report = render(rows, bench.runs, bench.notes, settings.describe())
+    print(report)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.md").write_text(report)
+    (out / "latest.json").write_text(
+        json.dumps({"date": datetime.now(UTC).isoformat(), "rows": as_json(rows)}, indent=1)
+    )
+    return 0

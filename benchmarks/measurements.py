@@ -1,0 +1,279 @@
+"""The measurements, each one function returning table rows: same archive, same endpoints, one run.
+
+Every populator run is a real `python -m populator run` process with `--concurrency 64` and
+`--include-expired` (the archive's dates are fixed; this keeps "what gets written" independent of
+the day the benchmark runs). Rates are items (or lines) over the wall time of the whole process,
+start-up included: what a user waits for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .children import ChildRun, Endpoint, run_child
+from .fixtures import TABLE, Archive, child_env
+from .report import Row
+
+CONCURRENCY = 64
+BASELINES_SCRIPT = Path(__file__).resolve().parent / "baselines.py"
+# Targets from issue 5 (ratios measured in the same run).
+DRY_RUN_TARGET = 1.5
+BATCH_WRITER_TARGET = 10.0
+PUT_ITEM_TARGET = 100.0
+CAPACITY_USED_TARGET = 0.90
+THROTTLED_TARGET = 0.05
+RSS_TARGET_MB = 256.0
+
+
+@dataclass
+class Settings:
+    """Sizes and knobs of one benchmark run (`--quick` shrinks them)."""
+
+    parts: int
+    events_per_part: int
+    wide_parts: int
+    wide_events_per_part: int
+    latency_ms: float
+    capacity: float
+    budget: float  # seconds each baseline writes before it stops
+    repeats: int  # dry-run and zcat|cut runs; the best counts
+    timeout: float  # seconds before a populator run is killed
+    populator_args: list[str] = field(default_factory=list)  # every populator run
+    capacity_args: list[str] = field(default_factory=list)  # the capacity-limited run only
+
+    def describe(self) -> str:
+        extra = f"; extra populator args `{' '.join(self.populator_args)}`" if self.populator_args else ""
+        extra += f"; capacity-run args `{' '.join(self.capacity_args)}`" if self.capacity_args else ""
+        return (
+            f"archive {self.parts} gzip parts × {self.events_per_part:,} events (one run); "
+            f"endpoint latency {self.latency_ms:g} ms; capacity C = {self.capacity:,.0f} items/s; "
+            f"baselines stop after {self.budget:g} s; best of {self.repeats} for dry-run and zcat|cut; "
+            f"populator `--concurrency {CONCURRENCY} --include-expired`{extra}"
+        )
+
+
+@dataclass
+class Bench:
+    """Shared state: inputs, where logs go, and every child run so far (for the report)."""
+
+    settings: Settings
+    archive: Archive
+    wide: Archive
+    storage: Path
+    resolver: Path
+    log_dir: Path
+    runs: list[ChildRun] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def run(self, name: str, command: Sequence[str], endpoint: Endpoint | None, timeout: float) -> ChildRun:
+        env = child_env(endpoint.url if endpoint else None)
+        result = run_child(name, command, env=env, timeout=timeout, log_dir=self.log_dir)
+        self.runs.append(result)
+        if not result.ok:
+            self.notes.append(result.problem())
+        return result
+
+    def populator(self, archive: Archive, *extra: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "populator",
+            "run",
+            str(archive.root),
+            str(self.storage),
+            str(self.resolver),
+            "--quiet",
+            "--include-expired",
+            f"--concurrency={CONCURRENCY}",
+            *self.settings.populator_args,
+            *extra,
+        ]
+
+
+# --------------------------------------------------------------------------- dry run
+
+
+def dry_run_vs_zcat(bench: Bench) -> list[Row]:
+    """Reading and parsing alone: `--dry-run` against `zcat | cut -f3,7,130`, best of N each."""
+    archive = bench.archive
+    zcat = ["bash", "-c", 'set -o pipefail; zcat -- "$@" | cut -f3,7,130 >/dev/null', "zcat-cut"]
+    zcat += [str(part) for part in archive.parts]
+    timeout = bench.settings.timeout
+    best_zcat = best_dry = float("inf")  # stays infinite if every run failed: the rate shows as 0
+    for attempt in range(1, bench.settings.repeats + 1):
+        z = bench.run(f"zcat-cut-{attempt}", zcat, None, timeout)
+        d = bench.run(f"populator-dry-run-{attempt}", bench.populator(archive, "--dry-run"), None, timeout)
+        best_zcat = min(best_zcat, z.seconds if z.ok else float("inf"))
+        best_dry = min(best_dry, d.seconds if d.ok else float("inf"))
+    dry, base = archive.lines / best_dry, archive.lines / best_zcat
+    return [
+        ratio_row(
+            f"`--dry-run` lines/s, best of {bench.settings.repeats}",
+            dry,
+            base,
+            "zcat | cut -f3,7,130",
+            DRY_RUN_TARGET,
+            unit="lines/s",
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def end_to_end(bench: Bench, null: Endpoint) -> list[Row]:
+    """Archive → null endpoint: populator against a batch_writer script and one PutItem at a time."""
+    null.reset()
+    run = bench.run("populator-end-to-end", bench.populator(bench.archive), null, bench.settings.timeout)
+    stats = null.stats()
+    rate = stats["items_written"] / run.seconds if run.ok else 0.0
+    if run.ok and stats["distinct_keys"] != bench.archive.distinct_keys:
+        bench.notes.append(
+            f"end-to-end: the null endpoint received {stats['distinct_keys']:,} distinct keys, "
+            f"expected {bench.archive.distinct_keys:,}"
+        )
+    budget = bench.settings.budget
+    batch_rate = baseline_rate(bench, null, "batch-writer")
+    put_rate = baseline_rate(bench, null, "put-item")
+    return [
+        ratio_row(
+            "end-to-end items/s, null endpoint",
+            rate,
+            batch_rate,
+            f"boto3 batch_writer, first {budget:g} s",
+            BATCH_WRITER_TARGET,
+        ),
+        ratio_row(
+            "end-to-end items/s, null endpoint",
+            rate,
+            put_rate,
+            f"one conditional PutItem at a time, first {budget:g} s",
+            PUT_ITEM_TARGET,
+        ),
+    ]
+
+
+def baseline_rate(bench: Bench, endpoint: Endpoint, writer: str) -> float:
+    """Items/s a baseline script got through: items the endpoint admitted over the script's clock."""
+    endpoint.reset()
+    command = [sys.executable, str(BASELINES_SCRIPT), writer, TABLE, *map(str, bench.archive.parts)]
+    command.append(f"--budget={bench.settings.budget}")
+    run = bench.run(f"baseline-{writer}", command, endpoint, bench.settings.budget * 4 + 120)
+    if not run.ok:
+        return 0.0
+    reported = json.loads(run.stdout.strip().splitlines()[-1])
+    return endpoint.stats()["items_written"] / reported["seconds"] if reported["seconds"] else 0.0
+
+
+# --------------------------------------------------------------------------- capacity
+
+
+def capacity_limited(bench: Bench, limited: Endpoint) -> list[Row]:
+    """Against a C items/s table: capacity used, requests throttled, items lost."""
+    settings = bench.settings
+    capacity = limited.capacity
+    limited.reset()
+    timeout = bench.archive.distinct_keys / capacity * 5 + 120
+    command = bench.populator(bench.archive, *settings.capacity_args)
+    run = bench.run("populator-capacity", command, limited, timeout)
+    stats = limited.stats(with_keys=True)
+    window = stats["write_window_seconds"]
+    available = capacity * window + capacity  # the bucket starts with one second banked
+    used = stats["items_written"] / available if available else 0.0
+    writes = stats["write_requests"]
+    throttled = stats["throttled_requests"] / writes if writes else 0.0
+    missing = bench.archive.distinct_keys - stats["distinct_keys"]
+    exact = stats["keys_digest"] == bench.archive.keys_digest
+    per_second = stats["items_written"] / window if window else 0.0
+    status = "" if run.ok else f" ({'timeout' if run.timed_out else f'exit {run.returncode}'})"
+    return [
+        Row(
+            f"capacity used, C = {capacity:,.0f} items/s",
+            f"{used:.1%} ({per_second:,.0f} items/s over {window:.1f} s){status}",
+            "",
+            "",
+            f"≥ {CAPACITY_USED_TARGET:.0%}",
+            used >= CAPACITY_USED_TARGET,
+        ),
+        Row(
+            "write requests throttled (UnprocessedItems or 400)",
+            f"{throttled:.1%} ({stats['throttled_requests']:,} of {writes:,})",
+            "",
+            "",
+            f"≤ {THROTTLED_TARGET:.0%}",
+            writes > 0 and throttled <= THROTTLED_TARGET,
+        ),
+        Row(
+            "items lost on the capacity-limited table",
+            _lost_text(missing, exact, bench.archive.distinct_keys),
+            "",
+            "",
+            "0",
+            exact,
+        ),
+    ]
+
+
+def _lost_text(missing: int, exact: bool, expected: int) -> str:
+    if exact:
+        return f"0 of {expected:,}"
+    if missing > 0:
+        return f"{missing:,} of {expected:,}"
+    return f"stored key set differs from the expected {expected:,} keys"
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def peak_memory(bench: Bench, null: Endpoint) -> list[Row]:
+    """Peak RSS at --concurrency 64, on an archive with enough parts to keep 64 readers busy."""
+    wide = bench.wide
+    null.reset()
+    run = bench.run(f"populator-{len(wide.parts)}-parts", bench.populator(wide), null, bench.settings.timeout)
+    worst = max((r for r in bench.runs if r.name.startswith("populator-")), key=lambda r: r.peak_rss_mb)
+    peak = worst.peak_rss_mb
+    return [
+        Row(
+            f"peak RSS of one process, `--concurrency {CONCURRENCY}`, every populator run",
+            f"{peak:.0f} MB ({worst.name}; {len(wide.parts)}-part run: {run.peak_rss_mb:.0f} MB)",
+            "",
+            "",
+            f"≤ {RSS_TARGET_MB:.0f} MB",
+            peak <= RSS_TARGET_MB,
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def ratio_row(
+    metric: str, ours: float, theirs: float, baseline: str, target: float, unit: str = "items/s"
+) -> Row:
+    """A row comparing two rates; a failed run shows as 0 and fails its target."""
+    if ours <= 0 or theirs <= 0:
+        return Row(metric, _rate(ours), f"{baseline}: {_rate(theirs)}", "n/a", f"≥ {target:g}×", False)
+    ratio = ours / theirs
+    return Row(
+        metric,
+        f"{ours:,.0f} {unit}",
+        f"{baseline}: {theirs:,.0f} {unit}",
+        f"{ratio:.2f}×",
+        f"≥ {target:g}×",
+        ratio >= target,
+    )
+
+
+def _rate(value: float) -> str:
+    return "error" if value <= 0 else f"{value:,.0f}"
+
+
+def as_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The rows for `latest.json`, so a later script can compare runs without parsing markdown."""
+    return [dataclasses.asdict(row) | {"result": row.result} for row in rows]
