@@ -4,8 +4,11 @@ DynamoDB tells a writer it is going too fast in three ways (`UnprocessedItems`,
 `ProvisionedThroughputExceededException`, `ThrottlingException`). The controller turns those
 into one rate for the whole process:
 
-- while requests succeed, the rate grows: doubling every second until the first throttle
-  ("slow start"), then additively, by a small share of the rate at which it last throttled;
+- it starts at the ceiling when there is one (pacing alone keeps it there), otherwise at
+  4,000 items/s (what a new on-demand table serves at once);
+- while requests succeed, the rate grows: doubling every quarter second until the first
+  throttle ("slow start"), then additively, by a small share of the rate at which it last
+  throttled;
 - on a throttle it is cut multiplicatively, at most once per `cooldown` (every request in
   flight tends to be throttled at once; that is one congestion event, not twenty);
 - it never exceeds `ceiling` (`--max-write-rate`, or a share of provisioned capacity) and
@@ -20,6 +23,9 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+UNKNOWN_CAPACITY_START = 4000.0  # items/s: a new on-demand table's initial write throughput
+SLOW_START_DOUBLING_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class AdaptiveRateLimiter:
     def __init__(
         self,
         *,
-        initial: float = 1000.0,
+        initial: float | None = None,
         ceiling: float | None = None,
         floor: float = 25.0,
         decrease: float = 0.8,
@@ -50,7 +56,7 @@ class AdaptiveRateLimiter:
         self._clock = clock
         self._floor = floor
         self._ceiling = ceiling
-        self._rate = self._clamp(initial)
+        self._rate = self._clamp(initial if initial is not None else (ceiling or UNKNOWN_CAPACITY_START))
         self._decrease = decrease
         self._increase_share = increase_share
         self._cooldown = cooldown
@@ -99,7 +105,7 @@ class AdaptiveRateLimiter:
             return
         self._last_growth = now
         if self._slow_start:
-            grown = self._rate * (2.0**elapsed)
+            grown = self._rate * (2.0 ** (elapsed / SLOW_START_DOUBLING_SECONDS))
         else:
             grown = self._rate + self._increase_share * self._rate_at_last_cut * elapsed
         self._rate = self._clamp(grown)

@@ -17,9 +17,9 @@ from isal import isal_zlib
 
 from .events import MAX_LINE_BYTES
 
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 64 * 1024  # per reader; 256 KiB cost ~2.7 MB a reader at --concurrency 64 (measured)
 # Upper bound on what one decompress call may produce; keeps memory flat on high ratios.
-MAX_INFLATE_BYTES = 4 * 1024 * 1024
+MAX_INFLATE_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 31
 
