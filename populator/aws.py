@@ -7,7 +7,6 @@ exactly what a user of the AWS CLI expects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -20,8 +19,9 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from .config import AwsKeys
+from .config import AwsKeys, AwsSettings, identity_hint  # noqa: F401 - re-exported
 from .errors import AwsAccessError, UsageError
+from .writes import aws_error_code as error_code
 
 DEFAULT_S3_REGION = "us-east-1"
 _ACCESS_CODES = {
@@ -36,16 +36,6 @@ _ACCESS_CODES = {
     "InvalidSignatureException",
     "MissingAuthenticationToken",
 }
-
-
-@dataclass(frozen=True)
-class AwsSettings:
-    """Who we are on AWS, and where."""
-
-    profile: str | None
-    dynamodb_region: str
-    dynamodb_keys: AwsKeys | None
-    pool_size: int  # HTTP connections per client
 
 
 def new_session(profile: str | None) -> AioSession:
@@ -87,19 +77,6 @@ def dynamodb_client(session: AioSession, settings: AwsSettings) -> Any:
         aws_secret_access_key=keys.secret_access_key.reveal() if keys else None,
         config=config,
     )
-
-
-def identity_hint(keys: AwsKeys | None, profile: str | None) -> str:
-    """The identity used, as far as it may be shown."""
-    if keys is not None:
-        return f"the storage config's {keys.hint}"
-    if profile:
-        return f"AWS profile {profile!r}"
-    return "the default AWS credential chain"
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def translate(exc: BaseException, *, action: str, permission: str, identity: str) -> UsageError | None:

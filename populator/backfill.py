@@ -8,28 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from aiobotocore.credentials import AioCredentials
-from botocore.exceptions import ClientError, NoCredentialsError
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .archive import ArchiveLocation, ArchiveObject
-from .aws import AwsSettings, dynamodb_client, identity_hint, new_session, s3_client, translate
 from .badrows import BadRowFile, BadRowLimit
 from .checkpoint import FinishedObject, JobIdentity, Journal
-from .config import StorageConfig
+from .config import AwsSettings, StorageConfig, identity_hint
 from .errors import ArchiveError, PopulatorError, UsageError
-from .manifest import BATCH_SIZE, BatchWriter, ConditionalWriter, RetryPolicy, ensure_table
 from .observe import Event, Hub, ObjectFinished, RateChanged, Subscriber, TableReady, Throttled
 from .pipeline import PipelineOptions, run_pipeline
-from .ratelimit import AdaptiveRateLimiter
 from .report import Tally
-from .throughput import ThroughputOptions, watch_rate, write_ceiling
-from .transport import BotocoreTransport, SignedHttpTransport, Transport
+from .throughput import ThroughputOptions
+from .writes import BATCH_SIZE, RetryPolicy, TableInfo
+
+if TYPE_CHECKING:
+    from .manifest import BatchWriter, ConditionalWriter
+    from .transport import Transport
+
+# botocore, aiobotocore and aiohttp are imported where a client is made: a dry run over a local
+# archive never needs them, and they cost half a second of start-up.
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class BackfillJob:
     max_bad_rows: int | None = None
     shard: str | None = None
     throughput: ThroughputOptions = ThroughputOptions()  # noqa: RUF009 - frozen
+    processes: int = 1  # worker processes (see workers.py); 1 runs everything in this one
 
     @property
     def identity(self) -> JobIdentity:
@@ -93,8 +95,14 @@ async def run_backfill(
             hub.subscribe(bad_rows)
         if job.max_bad_rows is not None:
             hub.subscribe(BadRowLimit(job.max_bad_rows))
+        skip = journal.is_finished if journal else None
         try:
-            await _run(job, hub, stop, journal.is_finished if journal else None)
+            if job.processes > 1:
+                from .workers import run_in_workers  # the worker module imports this one
+
+                await run_in_workers(job, hub, stop, skip)
+            else:
+                await run_in_process(job, hub, stop, skip)
         finally:
             tally.finish()
     return tally
@@ -111,9 +119,23 @@ def _recorder(journal: Journal) -> Subscriber:
     return record
 
 
-async def _run(
-    job: BackfillJob, hub: Hub, stop: asyncio.Event | None, skip: Callable[[ArchiveObject], bool] | None
-) -> None:
+@dataclass
+class Clients:
+    """The AWS side of one process: a session, and the clients the job needs."""
+
+    session: Any
+    settings: AwsSettings
+    s3: Any | None
+    dynamodb: Any | None
+    s3_identity: str
+    table_identity: str
+
+    def table_action(self, job: BackfillJob) -> str:
+        return f"access to DynamoDB table {job.storage.table!r} in {job.storage.region}"
+
+
+async def open_clients(job: BackfillJob, stack: contextlib.AsyncExitStack) -> Clients:
+    """S3 for an S3 archive, DynamoDB unless this is a dry run; closed with `stack`."""
     # Conditional mode sends one PutItem per item of a batch at once.
     per_writer = BATCH_SIZE if job.conditional else 1
     settings = AwsSettings(
@@ -122,68 +144,126 @@ async def _run(
         dynamodb_keys=job.storage.keys,
         pool_size=max(job.pipeline.concurrency, job.pipeline.writers * per_writer) + 4,
     )
-    session = new_session(job.profile)
-    s3_identity = identity_hint(None, job.profile)
-    table_identity = identity_hint(job.storage.keys, job.profile)
-    table_action = f"access to DynamoDB table {job.storage.table!r} in {job.storage.region}"
+    needs_aws = job.location.is_s3 or not job.dry_run
+    if needs_aws:
+        from .aws import dynamodb_client, new_session, s3_client
+    session = new_session(job.profile) if needs_aws else None
+    clients = Clients(
+        session,
+        settings,
+        None,
+        None,
+        identity_hint(None, job.profile),
+        identity_hint(job.storage.keys, job.profile),
+    )
+    if job.location.is_s3:
+        clients.s3 = await _guard(
+            stack.enter_async_context(s3_client(session, settings)),
+            action=f"reading {job.location}",
+            permission="s3:ListBucket and s3:GetObject",
+            identity=clients.s3_identity,
+        )
+    if not job.dry_run:
+        clients.dynamodb = await _guard(
+            stack.enter_async_context(dynamodb_client(session, settings)),
+            action=clients.table_action(job),
+            permission="dynamodb:DescribeTable",
+            identity=clients.table_identity,
+        )
+    return clients
+
+
+async def prepare_table(job: BackfillJob, clients: Clients, *, create: bool = True) -> TableInfo:
+    """Describe the table; with `create`, make it (as Snowplow does) when it is missing."""
+    from .manifest import describe_capacity, ensure_table
+
+    if create:
+        work = ensure_table(clients.dynamodb, job.storage.table, on_demand=job.on_demand)
+    else:
+        work = describe_capacity(clients.dynamodb, job.storage.table)
+    return await _guard(
+        work,
+        action=clients.table_action(job),
+        permission="dynamodb:DescribeTable (and CreateTable, UpdateTimeToLive for a new table)",
+        identity=clients.table_identity,
+    )
+
+
+async def make_writer(
+    job: BackfillJob, clients: Clients, table: TableInfo, hub: Hub, stack: contextlib.AsyncExitStack
+) -> BatchWriter | ConditionalWriter:
+    """The writer, its transport and rate controller, and the task that keeps the rate current."""
+    from .manifest import BatchWriter, ConditionalWriter
+    from .ratelimit import AdaptiveRateLimiter
+    from .throughput import watch_rate, write_ceiling
+
+    limiter = AdaptiveRateLimiter(ceiling=write_ceiling(table, job.throughput))
+    transport = await _guard(
+        _transport(job, clients.session, clients.dynamodb, clients.settings),
+        action=clients.table_action(job),
+        permission="dynamodb:BatchWriteItem",
+        identity=clients.table_identity,
+    )
+    stack.push_async_callback(transport.close)
+    writer_type = ConditionalWriter if job.conditional else BatchWriter
+    writer = writer_type(
+        transport, table.name, job.retry, on_throttle=lambda: hub.publish(Throttled()), limiter=limiter
+    )
+    watcher = asyncio.create_task(
+        watch_rate(
+            clients.dynamodb, table, job.throughput, limiter, lambda state: hub.publish(RateChanged(state))
+        )
+    )
+    stack.push_async_callback(_cancel, watcher)
+    return writer
+
+
+async def guard_pipeline(job: BackfillJob, clients: Clients, work: Any) -> Any:
+    """Await the pipeline (or a share of it), explaining errors a user can fix."""
+    write_permission = "dynamodb:PutItem" if job.conditional else "dynamodb:BatchWriteItem"
+    return await _guard(
+        work,
+        action=f"the backfill from {job.location} into {job.storage.table!r}",
+        permission=f"s3:ListBucket and s3:GetObject on the archive, and {write_permission} on the table",
+        identity=f"S3: {clients.s3_identity}; DynamoDB: {clients.table_identity}",
+        archive=str(job.location),
+    )
+
+
+async def run_in_process(
+    job: BackfillJob,
+    hub: Hub,
+    stop: asyncio.Event | None,
+    skip: Callable[[ArchiveObject], bool] | None,
+    source: AsyncIterator[ArchiveObject] | None = None,
+    *,
+    create_table: bool = True,
+) -> None:
+    """The whole pipeline in this process; `source` replaces listing (a worker's share)."""
     async with contextlib.AsyncExitStack() as stack:
-        s3 = None
-        if job.location.is_s3:
-            s3 = await _guard(
-                stack.enter_async_context(s3_client(session, settings)),
-                action=f"reading {job.location}",
-                permission="s3:ListBucket and s3:GetObject",
-                identity=s3_identity,
-            )
+        clients = await open_clients(job, stack)
         writer = None
         if not job.dry_run:
-            dynamodb = await _guard(
-                stack.enter_async_context(dynamodb_client(session, settings)),
-                action=table_action,
-                permission="dynamodb:DescribeTable",
-                identity=table_identity,
-            )
-            table = await _guard(
-                ensure_table(dynamodb, job.storage.table, on_demand=job.on_demand),
-                action=table_action,
-                permission="dynamodb:DescribeTable (and CreateTable, UpdateTimeToLive for a new table)",
-                identity=table_identity,
-            )
-            hub.publish(TableReady(table))
-            limiter = AdaptiveRateLimiter(ceiling=write_ceiling(table, job.throughput))
-            transport = await _guard(
-                _transport(job, session, dynamodb, settings),
-                action=table_action,
-                permission="dynamodb:BatchWriteItem",
-                identity=table_identity,
-            )
-            stack.push_async_callback(transport.close)
-            writer_type = ConditionalWriter if job.conditional else BatchWriter
-            writer = writer_type(
-                transport,
-                table.name,
-                job.retry,
-                on_throttle=lambda: hub.publish(Throttled()),
-                limiter=limiter,
-            )
-            watcher = asyncio.create_task(
-                watch_rate(
-                    dynamodb, table, job.throughput, limiter, lambda state: hub.publish(RateChanged(state))
-                )
-            )
-            stack.push_async_callback(_cancel, watcher)
-        write_permission = "dynamodb:PutItem" if job.conditional else "dynamodb:BatchWriteItem"
-        await _guard(
-            run_pipeline(job.pipeline, hub, writer=writer, s3=s3, stop=stop, skip=skip),
-            action=f"the backfill from {job.location} into {job.storage.table!r}",
-            permission=f"s3:ListBucket and s3:GetObject on the archive, and {write_permission} on the table",
-            identity=f"S3: {s3_identity}; DynamoDB: {table_identity}",
-            archive=str(job.location),
+            table = await prepare_table(job, clients, create=create_table)
+            if create_table:
+                hub.publish(TableReady(table))
+            writer = await make_writer(job, clients, table, hub, stack)
+        await guard_pipeline(
+            job,
+            clients,
+            run_pipeline(
+                job.pipeline, hub, writer=writer, s3=clients.s3, stop=stop, skip=skip, source=source
+            ),
         )
 
 
 async def _transport(job: BackfillJob, session: Any, dynamodb: Any, settings: AwsSettings) -> Transport:
     """The write path: botocore's own, or SigV4-signed posts (see transport.py for why)."""
+    from aiobotocore.credentials import AioCredentials
+    from botocore.exceptions import NoCredentialsError
+
+    from .transport import BotocoreTransport, SignedHttpTransport
+
     if job.throughput.write_path == "botocore":
         return BotocoreTransport(dynamodb)
     keys = job.storage.keys
@@ -218,6 +298,10 @@ async def _guard(awaitable: Any, *, action: str, permission: str, identity: str,
     try:
         return await awaitable
     except Exception as exc:
+        from botocore.exceptions import ClientError
+
+        from .aws import translate
+
         leaves = _leaves(exc)
         for leaf in leaves:
             if isinstance(leaf, PopulatorError):

@@ -26,12 +26,12 @@ from .checkpoint import default_path
 from .config import load_resolver_config, load_storage_config
 from .errors import PopulatorError, UsageError
 from .interrupts import GRACE_SECONDS, run_interruptible
-from .manifest import RetryPolicy
 from .observe import Hub
 from .pipeline import PipelineOptions, ReadRetryPolicy
 from .progress import LiveProgress, print_summary
 from .report import Tally
 from .throughput import ThroughputOptions
+from .writes import RetryPolicy
 
 EXIT_OK, EXIT_FAILED_OBJECTS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -134,6 +134,10 @@ def run(
     max_bad_rows: Annotated[
         int | None, typer.Option("--max-bad-rows", min=0, help="Stop (exit 1) after more bad rows than this.")
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(min=1, max=256, help="Worker processes, each with its own event loop (default: cores)."),
+    ] = max(os.cpu_count() or 1, 1),
     read_attempts: Annotated[
         int, typer.Option(min=1, max=100, help="Reads of an object (from its start) before it is failed.")
     ] = ReadRetryPolicy.attempts,
@@ -161,6 +165,7 @@ def run(
             restart=restart,
             bad_rows=bad_rows,
             max_bad_rows=max_bad_rows,
+            processes=processes,
             throughput=ThroughputOptions(
                 max_write_rate=max_write_rate,
                 write_capacity_percent=write_capacity_percent,
@@ -194,6 +199,7 @@ def build_job(
     bad_rows: Path | None = None,
     max_bad_rows: int | None = None,
     throughput: ThroughputOptions = ThroughputOptions(),  # noqa: B008 - frozen
+    processes: int = 1,
     now: float | None = None,
 ) -> BackfillJob:
     """The command line's arguments → a validated job. Raises UsageError before any AWS call."""
@@ -224,6 +230,7 @@ def build_job(
         bad_rows_path=bad_rows,
         max_bad_rows=max_bad_rows,
         throughput=throughput,
+        processes=processes,
     )
     if not dry_run:
         job = dataclasses.replace(job, checkpoint=checkpoint or default_path(job.identity))

@@ -194,3 +194,22 @@ def _require_string(data: dict[str, Any], key: str, path: Path, where: str = "da
     if not value.strip():
         raise ConfigError(f"{path.name}: {where}.{key}: must not be empty.")
     return value
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Who we are on AWS, and where."""
+
+    profile: str | None
+    dynamodb_region: str
+    dynamodb_keys: AwsKeys | None
+    pool_size: int  # HTTP connections per client
+
+
+def identity_hint(keys: AwsKeys | None, profile: str | None) -> str:
+    """The identity used, as far as it may be shown."""
+    if keys is not None:
+        return f"the storage config's {keys.hint}"
+    if profile:
+        return f"AWS profile {profile!r}"
+    return "the default AWS credential chain"

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import aiohttp
 from botocore.exceptions import ClientError, HTTPClientError
@@ -23,8 +22,14 @@ from .errors import TableSchemaError
 from .events import ManifestItem
 from .ratelimit import AdaptiveRateLimiter
 from .transport import Transport
+from .writes import (
+    RetryPolicy,
+    TableInfo,
+    WriteFailed,
+    WriteOutcome,
+    describe_failure,
+)
 
-BATCH_SIZE = 25  # BatchWriteItem's limit
 DEFAULT_CAPACITY = 100  # Snowplow's DynamoDbManifest creates tables with 100 WCU / 100 RCU
 CONDITION = "(attribute_not_exists(eventId) AND attribute_not_exists(fingerprint)) OR etlTime = :tst"
 THROTTLE_CODES = frozenset(
@@ -39,34 +44,10 @@ _RETRYABLE_CODES = THROTTLE_CODES | {"InternalServerError", "ServiceUnavailable"
 EXPECTED_KEYS = {("eventId", "HASH", "S"), ("fingerprint", "RANGE", "S")}
 
 
-class WriteFailed(Exception):
-    """Items could not be written within the retry budget (or were refused for good)."""
-
-
 class _Unprocessed(Exception):
     """Some items came back in UnprocessedItems; raised to make tenacity retry them."""
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How long a writer keeps trying one request before its object is failed."""
-
-    attempts: int = 12
-    base_delay: float = 0.05  # seconds; full jitter over base * 2**attempt
-    max_delay: float = 20.0
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    name: str
-    created: bool
-    billing_mode: str  # "PROVISIONED" or "PAY_PER_REQUEST"
-    write_capacity: int | None
-
-
-class WriteOutcome(NamedTuple):
-    written: int  # items DynamoDB acknowledged as stored by us
-    already_present: int  # conditional mode: items kept as they were (first writer won)
+    failure_reason = "DynamoDB kept returning UnprocessedItems (throttled)"
 
 
 def wire_item(item: ManifestItem) -> dict[str, Any]:
@@ -94,14 +75,6 @@ def is_retryable(exc: BaseException) -> bool:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error_code(exc) in _RETRYABLE_CODES or status >= 500
     return False
-
-
-def describe_failure(exc: BaseException) -> str:
-    if isinstance(exc, _Unprocessed):
-        return "DynamoDB kept returning UnprocessedItems (throttled)"
-    if isinstance(exc, ClientError):
-        return f"{error_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
 
 
 def key_schema_problem(table: dict[str, Any]) -> str | None:
@@ -195,7 +168,7 @@ class _Writer:
         self,
         transport: Transport,
         table: str,
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, never mutated
         on_throttle: Callable[[], None] | None = None,
         limiter: AdaptiveRateLimiter | None = None,
     ) -> None:

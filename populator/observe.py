@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .archive import ArchiveObject, RunFolder
-from .manifest import TableInfo
 from .ratelimit import RateState
+from .writes import TableInfo
 
 
 @dataclass(frozen=True, slots=True)

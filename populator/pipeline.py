@@ -23,14 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import aiohttp
-from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from .archive import ArchiveLocation, ArchiveObject, list_archive
-from .aws import error_code
 from .events import BadRowReason, ManifestItem, parse_line
-from .manifest import BATCH_SIZE, WriteFailed, WriteOutcome, describe_failure
 from .observe import (
     BadRowFound,
     BytesRead,
@@ -46,6 +42,7 @@ from .observe import (
     RunsSelected,
 )
 from .reader import CorruptObject, TooLongLine, decoded_chunks, file_chunks, iter_lines, s3_chunks
+from .writes import BATCH_SIZE, WriteFailed, WriteOutcome, aws_error_code, describe_failure
 
 _FATAL_READ_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket"})
 
@@ -141,10 +138,13 @@ async def run_pipeline(
     s3: Any | None,
     stop: asyncio.Event | None = None,
     skip: Callable[[ArchiveObject], bool] | None = None,
+    source: AsyncIterator[ArchiveObject] | None = None,
 ) -> None:
     """Back-fill every selected object. `writer=None` is a dry run: parse and count, write nothing.
 
-    `skip(obj)` says an object is already done (from the checkpoint); `stop` asks for a graceful stop.
+    `skip(obj)` says an object is already done (from the checkpoint); `stop` asks for a graceful
+    stop; `source`, when given, supplies the objects instead of listing the archive (a worker
+    process's share, listed by its parent).
     """
     stage = _Stage(
         options,
@@ -155,10 +155,11 @@ async def run_pipeline(
         stop or asyncio.Event(),
         skip,
     )
-    runs, objects = await list_archive(options.location, options.since, s3)
-    hub.publish(RunsSelected(runs))
+    if source is None:
+        runs, objects = await list_archive(options.location, options.since, s3)
+        hub.publish(RunsSelected(runs))
     async with asyncio.TaskGroup() as group:
-        group.create_task(_produce(stage, objects))
+        group.create_task(_produce(stage, objects if source is None else source, announce=source is None))
         readers = [group.create_task(_read_objects(stage)) for _ in range(options.concurrency)]
         writers = [group.create_task(_write_batches(stage)) for _ in range(options.writers if writer else 0)]
         await asyncio.gather(*readers)
@@ -166,13 +167,15 @@ async def run_pipeline(
             await stage.batches.put(None)
 
 
-async def _produce(stage: _Stage, objects: AsyncIterator[ArchiveObject]) -> None:
+async def _produce(stage: _Stage, objects: AsyncIterator[ArchiveObject], *, announce: bool = True) -> None:
+    """Feed the readers; `announce` publishes the listing (not for objects listed elsewhere)."""
     count = size = 0
     try:
         async for obj in objects:
             if stage.stop.is_set():
                 break
-            stage.hub.publish(ObjectListed(obj))
+            if announce:
+                stage.hub.publish(ObjectListed(obj))
             count += 1
             size += obj.size
             if stage.skip is not None and stage.skip(obj):
@@ -180,7 +183,8 @@ async def _produce(stage: _Stage, objects: AsyncIterator[ArchiveObject]) -> None
                 continue
             await stage.objects.put(obj)
         else:
-            stage.hub.publish(ListingDone(count, size))
+            if announce:
+                stage.hub.publish(ListingDone(count, size))
     finally:
         if isinstance(objects, AsyncIterator) and hasattr(objects, "aclose"):
             await objects.aclose()
@@ -211,19 +215,31 @@ async def _read_with_retries(stage: _Stage, state: _ObjectState) -> None:
         retry=retry_if_exception(lambda exc: isinstance(exc, _ReadBrokeOff)),
         reraise=True,
     )
+    last_failure = ""  # tenacity forgets the previous outcome when the next attempt starts
     async for attempt in retrying:
         with attempt:
             number = attempt.retry_state.attempt_number
             if number > 1:
                 counts = state.restart()
-                reason = str(attempt.retry_state.outcome.exception()) if attempt.retry_state.outcome else ""
-                stage.hub.publish(ObjectRestarted(state.obj, reason, number, **counts))
+                stage.hub.publish(ObjectRestarted(state.obj, last_failure, number, **counts))
             try:
                 await _read_object(stage, state)
-            except (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                if isinstance(exc, ClientError) and error_code(exc) in _FATAL_READ_CODES:
+            except _transient_read_errors(stage.options.location.is_s3) as exc:
+                if aws_error_code(exc) in _FATAL_READ_CODES:
                     raise
-                raise _ReadBrokeOff(describe_failure(exc)) from exc
+                last_failure = describe_failure(exc)
+                raise _ReadBrokeOff(last_failure) from exc
+
+
+def _transient_read_errors(s3: bool) -> tuple[type[BaseException], ...]:
+    """What may break a read off and be cured by reading again. botocore and aiohttp are only
+    imported for S3 archives: a local archive needs neither."""
+    if not s3:
+        return (TimeoutError, OSError)
+    import aiohttp
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, OSError)
 
 
 def _raw_chunks(stage: _Stage, obj: ArchiveObject) -> AsyncIterator[bytes]:

@@ -15,10 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from .manifest import TableInfo, describe_capacity
 from .ratelimit import AdaptiveRateLimiter, RateState
+from .writes import TableInfo
 
 CAPACITY_REFRESH_SECONDS = 60.0
 STATE_INTERVAL_SECONDS = 1.0
@@ -52,6 +50,10 @@ async def watch_rate(
     interval: float = STATE_INTERVAL_SECONDS,
 ) -> None:
     """Runs until cancelled: publishes the state every `interval`, re-reads capacity every `refresh`."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .manifest import describe_capacity
+
     next_refresh = time.monotonic() + refresh
     while True:
         publish(limiter.state())

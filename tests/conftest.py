@@ -5,6 +5,8 @@
   offers ``.url``, ``.env`` (a full environment for subprocesses) and ``.boto3_client()``.
 * ``dynamo_proxy``: a fault-injecting :class:`~tests.support.dynamo_proxy.DynamoProxy` in
   front of moto, stopped after the test.
+* ``s3_proxy``: a fault-injecting :class:`~tests.support.s3_proxy.S3Proxy` (GetObject faults)
+  in front of moto, stopped after the test.
 * ``unique_name``: a fresh ``t-<8 hex>`` name; the server is shared, so tests isolate
   themselves with unique bucket/table names instead of resetting it.
 """
@@ -30,6 +32,7 @@ from tests.support.moto_server import (
     aws_child_env,
     start_moto_server,
 )
+from tests.support.s3_proxy import S3Proxy
 
 
 @dataclass(frozen=True)
@@ -97,3 +100,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def _work_in_tmp_path(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test runs in its own directory: checkpoints (`.populator/`) land there."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def s3_proxy(moto_server: MotoHandle) -> Iterator[S3Proxy]:
+    """A fault-injecting :class:`~tests.support.s3_proxy.S3Proxy` in front of moto, stopped after
+    the test. Point S3 alone at it: ``monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_proxy.url)``."""
+    proxy = S3Proxy(moto_server.url).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

@@ -1,0 +1,382 @@
+"""`--processes P`: one parent, P worker processes, each with its own event loop.
+
+Parsing and request signing are CPU-bound, and one Python process uses one core. The parent
+lists the archive, creates the table, and hands objects one at a time to whichever worker asks
+next (a shared queue, so a few big objects still spread evenly). Each worker runs the ordinary
+pipeline on what it is handed, with 1/P of the write-rate budget, and sends its events back in
+small batches. The parent republishes them on its own hub, so the progress display, the summary,
+the bad-row file and the one checkpoint journal see a single job.
+
+```
+parent: list ──► object queue (bounded) ──► worker 1..P: read, parse, write ──► event queue ──► hub
+```
+
+Workers are forked, so they start in milliseconds with everything already imported. They ignore
+SIGINT (the parent owns signals and tells them to stop), and exit on their own if the parent
+dies, so `kill -9` of the parent leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import queue
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .archive import ArchiveObject, list_archive
+from .errors import PopulatorError
+from .observe import (
+    BytesRead,
+    Event,
+    Hub,
+    ItemsAcknowledged,
+    LinesParsed,
+    ListingDone,
+    ObjectFailedEvent,
+    ObjectFinished,
+    ObjectListed,
+    ObjectSkipped,
+    RateChanged,
+    RunsSelected,
+    TableReady,
+)
+from .ratelimit import RateState
+from .throughput import ThroughputOptions
+
+FLUSH_SECONDS = 0.1
+FLUSH_EVENTS = 256
+POLL_SECONDS = 0.1
+
+
+class WorkerFailed(PopulatorError):
+    """A worker process hit an error that stops the job (re-raised in the parent)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def share_of(options: ThroughputOptions, processes: int) -> ThroughputOptions:
+    """Each of `processes` workers gets 1/P of the rate budget."""
+    return dataclasses.replace(
+        options,
+        max_write_rate=options.max_write_rate / processes if options.max_write_rate else None,
+        write_capacity_percent=options.write_capacity_percent / processes,
+    )
+
+
+async def run_in_workers(
+    job: Any, hub: Hub, stop: asyncio.Event | None, skip: Callable[[ArchiveObject], bool] | None
+) -> None:
+    """The parent's side. `job` is a BackfillJob with `processes > 1`."""
+    from .backfill import guard_pipeline, open_clients, prepare_table
+
+    stop = stop or asyncio.Event()
+    pool = _Pool(job)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = await open_clients(job, stack)
+            if not job.dry_run:
+                hub.publish(TableReady(await prepare_table(job, clients)))
+            pool.release()
+            await guard_pipeline(job, clients, _list_and_dispatch(job, clients.s3, pool, hub, stop, skip))
+    finally:
+        pool.shutdown()
+
+
+async def _list_and_dispatch(
+    job: Any,
+    s3: Any,
+    pool: _Pool,
+    hub: Hub,
+    stop: asyncio.Event,
+    skip: Callable[[ArchiveObject], bool] | None,
+) -> None:
+    runs, objects = await list_archive(job.pipeline.location, job.pipeline.since, s3)
+    hub.publish(RunsSelected(runs))
+    collector = asyncio.create_task(pool.collect(hub, stop))
+    try:
+        count = size = 0
+        async for obj in objects:
+            if stop.is_set() or collector.done():
+                break
+            hub.publish(ObjectListed(obj))
+            count += 1
+            size += obj.size
+            if skip is not None and skip(obj):
+                hub.publish(ObjectSkipped(obj))
+                continue
+            await pool.dispatch(obj, stop)
+        else:
+            hub.publish(ListingDone(count, size))
+        if stop.is_set():
+            pool.stop()
+        await pool.close_queue(stop)
+        await collector
+    finally:
+        if not collector.done():
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+
+
+class _Pool:
+    """P forked workers, the queue of objects they take from, and the queue of their events."""
+
+    def __init__(self, job: Any) -> None:
+        context = multiprocessing.get_context("fork")
+        self.size = job.processes
+        self._objects: Any = context.Queue(maxsize=self.size * 2)
+        self._events: Any = context.Queue()
+        self._ready = context.Event()
+        self._stop = context.Event()
+        self._in_flight: dict[str, ArchiveObject] = {}
+        self._rates: dict[int, RateState] = {}
+        worker_job = dataclasses.replace(
+            job,
+            processes=1,
+            checkpoint=None,
+            bad_rows_path=None,
+            max_bad_rows=None,
+            throughput=share_of(job.throughput, job.processes),
+        )
+        parent = os.getpid()
+        self._processes = [
+            context.Process(
+                target=_worker_main,
+                args=(worker_job, index, parent, self._objects, self._events, self._ready, self._stop),
+                name=f"populator-worker-{index}",
+                daemon=True,
+            )
+            for index in range(self.size)
+        ]
+        for process in self._processes:
+            process.start()
+
+    def release(self) -> None:
+        """The table exists: workers may open their clients and start."""
+        self._ready.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def dispatch(self, obj: ArchiveObject, stop: asyncio.Event) -> None:
+        self._in_flight[obj.key] = obj
+        await self._put(obj, stop)
+
+    async def close_queue(self, stop: asyncio.Event) -> None:
+        for _ in self._processes:
+            await self._put(None, stop)
+
+    async def _put(self, item: ArchiveObject | None, stop: asyncio.Event) -> None:
+        while True:
+            try:
+                self._objects.put(item, timeout=0)
+                return
+            except queue.Full:
+                if (stop.is_set() and item is not None) or self._stop.is_set():
+                    return
+                if not any(process.is_alive() for process in self._processes):
+                    return  # nobody left to take it; the collector reports what did not finish
+                await asyncio.sleep(0.005)
+
+    async def collect(self, hub: Hub, stop: asyncio.Event) -> None:
+        """Republish worker events until every worker has said it is done (or died)."""
+        loop = asyncio.get_running_loop()
+        running = set(range(self.size))
+        died: list[str] = []
+        while running:
+            if stop.is_set():
+                self._stop.set()
+            try:
+                message = await loop.run_in_executor(None, self._events.get, True, POLL_SECONDS)
+            except queue.Empty:
+                for index in list(running):
+                    if not self._processes[index].is_alive():
+                        running.discard(index)
+                        died.append(f"worker {index} exited with code {self._processes[index].exitcode}")
+                continue
+            kind, index, payload = message
+            if kind == "events":
+                for event in payload:
+                    self._republish(index, event, hub)
+            elif kind == "done":
+                running.discard(index)
+            elif kind == "fatal":
+                self._stop.set()
+                raise WorkerFailed(payload[1], payload[0])
+        if died and not self._stop.is_set():
+            # The objects a vanished worker (killed, out of memory) was reading did not finish.
+            for obj in list(self._in_flight.values()):
+                self._in_flight.pop(obj.key)
+                hub.publish(ObjectFailedEvent(obj, f"{'; '.join(died)} while it was in flight"))
+
+    def _republish(self, index: int, event: Event, hub: Hub) -> None:
+        if isinstance(event, ObjectFinished | ObjectFailedEvent):
+            self._in_flight.pop(event.obj.key, None)
+        if isinstance(event, RateChanged):
+            self._rates[index] = event.state
+            event = RateChanged(_sum_states(self._rates.values()))
+        hub.publish(event)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._ready.set()
+        deadline = time.monotonic() + 5
+        for process in self._processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in self._processes:
+            if process.is_alive():
+                process.kill()
+                process.join(1)
+        for channel in (self._objects, self._events):
+            channel.cancel_join_thread()
+            channel.close()
+
+
+def _merge(known: Any, event: Any) -> Event:
+    """Two counting events of one object as one."""
+    if isinstance(event, BytesRead):
+        return BytesRead(event.obj, known.count + event.count)
+    if isinstance(event, LinesParsed):
+        return LinesParsed(
+            event.obj,
+            known.lines + event.lines,
+            known.blank + event.blank,
+            known.bad + event.bad,
+            known.expired + event.expired,
+            known.merged + event.merged,
+        )
+    return ItemsAcknowledged(
+        event.obj, known.written + event.written, known.already_present + event.already_present, event.dry_run
+    )
+
+
+def _sum_states(states: Any) -> RateState:
+    states = list(states)
+    ceilings = [state.ceiling for state in states]
+    return RateState(
+        rate=sum(state.rate for state in states),
+        ceiling=None if any(c is None for c in ceilings) else sum(c for c in ceilings if c is not None),
+        throttle_events=sum(state.throttle_events for state in states),
+        throttled_requests=sum(state.throttled_requests for state in states),
+    )
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def _worker_main(job: Any, index: int, parent: int, objects: Any, events: Any, ready: Any, stop: Any) -> None:
+    signal.set_wakeup_fd(-1)  # the parent's event loop owned it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        asyncio.run(_worker(job, index, parent, objects, events, ready, stop))
+    except PopulatorError as exc:
+        events.put(("fatal", index, (exc.exit_code, str(exc))))
+    except BaseException as exc:  # reported, not raised: the parent turns it into the exit code
+        while isinstance(exc, BaseExceptionGroup):
+            exc = exc.exceptions[0]
+        events.put(("fatal", index, (3, f"worker {index}: internal error: {type(exc).__name__}: {exc}")))
+    else:
+        events.put(("done", index, None))
+    finally:
+        events.close()
+        events.join_thread()
+
+
+async def _worker(
+    job: Any, index: int, parent: int, objects: Any, events: Any, ready: Any, stop: Any
+) -> None:
+    from .backfill import run_in_process
+
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    watcher = asyncio.create_task(_watch_parent(parent, stop, stopping))
+    try:
+        while not ready.is_set():
+            if stopping.is_set():
+                return
+            await asyncio.sleep(POLL_SECONDS / 10)
+        hub = Hub()
+        forward = _Forwarder(events, index)
+        hub.subscribe(forward)
+        flusher = asyncio.create_task(forward.run())
+        try:
+            source = _objects_from(objects, loop, stopping)
+            await run_in_process(job, hub, stopping, None, source, create_table=False)
+        finally:
+            flusher.cancel()
+            forward.flush()
+    finally:
+        watcher.cancel()
+
+
+async def _watch_parent(parent: int, stop: Any, stopping: asyncio.Event) -> None:
+    """Stop when the parent says so; exit at once if the parent is gone (kill -9)."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        if stop.is_set():
+            stopping.set()
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def _objects_from(
+    objects: Any, loop: asyncio.AbstractEventLoop, stopping: asyncio.Event
+) -> AsyncIterator[ArchiveObject]:
+    while not stopping.is_set():
+        try:
+            obj = await loop.run_in_executor(None, objects.get, True, POLL_SECONDS)
+        except queue.Empty:
+            continue
+        if obj is None:
+            return
+        yield obj
+
+
+class _Forwarder:
+    """Sends a worker's events to the parent in batches (pickling one by one costs too much).
+
+    The frequent counting events (bytes read, lines parsed, items acknowledged) are summed per
+    object between flushes; every other event goes as it is, in order.
+    """
+
+    def __init__(self, events: Any, index: int) -> None:
+        self._events = events
+        self._index = index
+        self._buffer: list[Event] = []
+        self._sums: dict[tuple[type, str], Event] = {}
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BytesRead | LinesParsed | ItemsAcknowledged):
+            key = (type(event), event.obj.key)
+            known = self._sums.get(key)
+            self._sums[key] = event if known is None else _merge(known, event)
+            return
+        self._flush_sums()  # keep counts ahead of the events that depend on them
+        self._buffer.append(event)
+        if len(self._buffer) >= FLUSH_EVENTS or isinstance(event, ObjectFinished | ObjectFailedEvent):
+            self.flush()
+
+    def _flush_sums(self) -> None:
+        if self._sums:
+            self._buffer.extend(self._sums.values())
+            self._sums = {}
+
+    def flush(self) -> None:
+        self._flush_sums()
+        if self._buffer:
+            self._events.put(("events", self._index, self._buffer))
+            self._buffer = []
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            self.flush()
