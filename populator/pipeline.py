@@ -16,6 +16,7 @@ read again on resume) and lets writers finish what is queued for objects already
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from .archive import ArchiveLocation, ArchiveObject, list_archive
-from .events import BadRowReason, ManifestItem, parse_line
+from .events import TTL_SECONDS, ManifestItem, triage
 from .observe import (
     BadRowFound,
     BytesRead,
@@ -41,7 +42,7 @@ from .observe import (
     ObjectSkipped,
     RunsSelected,
 )
-from .reader import CorruptObject, TooLongLine, decoded_chunks, file_chunks, iter_lines, s3_chunks
+from .reader import CorruptObject, decoded_chunks, file_chunks, iter_lines, s3_chunks
 from .writes import BATCH_SIZE, WriteFailed, WriteOutcome, aws_error_code, describe_failure
 
 _FATAL_READ_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket"})
@@ -258,8 +259,8 @@ async def _counted(stage: _Stage, obj: ArchiveObject, chunks: AsyncIterator[byte
 async def _read_object(stage: _Stage, state: _ObjectState) -> None:
     obj = state.obj
     hub = stage.hub
-    include_expired = stage.options.include_expired
-    now = stage.now
+    # ttl < now  <=>  etlTime < now - TTL; etlTime is whole seconds, so compare with the ceiling.
+    cutoff = None if stage.options.include_expired else math.ceil(stage.now) - TTL_SECONDS
     batch: dict[tuple[str, str], ManifestItem] = {}
     chunks = decoded_chunks(_counted(stage, obj, _raw_chunks(stage, obj)))
     async for block in iter_lines(chunks):
@@ -268,44 +269,33 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
         if stage.stop.is_set():
             state.abandoned = True
             return
-        blank = expired = merged = 0
-        bad: Counter[str] = Counter()
-        for offset, line in enumerate(block.lines):
-            if type(line) is TooLongLine:
-                bad[BadRowReason.LINE_TOO_LONG.value] += 1
-                hub.publish(BadRowFound(obj, block.first + offset, BadRowReason.LINE_TOO_LONG.value, line))
-                continue
-            if not line:
-                blank += 1
-                continue
-            parsed = parse_line(line)
-            if type(parsed) is not ManifestItem:
-                reason = parsed.value  # type: ignore[union-attr]
-                bad[reason] += 1
-                hub.publish(BadRowFound(obj, block.first + offset, reason, line[:1024]))
-                continue
-            if not include_expired and parsed.ttl < now:
-                expired += 1
-                continue
-            key = (parsed.event_id, parsed.fingerprint)
+        sorted_out = triage(block.lines, cutoff)
+        merged = 0
+        for item in sorted_out.items:
+            key = (item.event_id, item.fingerprint)
             known = batch.get(key)
             if known is not None:
                 # DynamoDB refuses a request holding one key twice; keep the first shredding.
                 merged += 1
-                if parsed.etl_time < known.etl_time:
-                    batch[key] = parsed
+                if item.etl_time < known.etl_time:
+                    batch[key] = item
                 continue
-            batch[key] = parsed
+            batch[key] = item
             if len(batch) == BATCH_SIZE:
                 await _submit(stage, state, list(batch.values()))
                 batch = {}
-        state.lines += len(block.lines)
-        state.blank += blank
-        state.expired += expired
+        bad: Counter[str] = Counter()
+        for line in sorted_out.bad:
+            bad[line.reason.value] += 1
+            hub.publish(BadRowFound(obj, block.first + line.offset, line.reason.value, line.head))
+        count = len(block.lines)
+        state.lines += count
+        state.blank += sorted_out.blank
+        state.expired += sorted_out.expired
         state.merged += merged
         if bad:
             state.bad.update(bad)
-        hub.publish(LinesParsed(obj, len(block.lines), blank, bad, expired, merged))
+        hub.publish(LinesParsed(obj, count, sorted_out.blank, bad, sorted_out.expired, merged))
     if batch:
         await _submit(stage, state, list(batch.values()))
 

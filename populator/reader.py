@@ -15,7 +15,7 @@ from typing import Any
 import aiofiles
 from isal import isal_zlib
 
-from .events import MAX_LINE_BYTES
+from .events import KEPT_PREFIX, MAX_LINE_BYTES, TooLongLine
 
 CHUNK_BYTES = 64 * 1024  # per reader; 256 KiB cost ~2.7 MB a reader at --concurrency 64 (measured)
 # Upper bound on what one decompress call may produce; keeps memory flat on high ratios.
@@ -26,15 +26,6 @@ _GZIP_WBITS = 31
 
 class CorruptObject(Exception):
     """The object's bytes are not what they claim to be (truncated or corrupt gzip)."""
-
-
-class TooLongLine(bytes):
-    """Stands for a line longer than the limit: holds only its first `KEPT_PREFIX` bytes."""
-
-    __slots__ = ()
-
-
-KEPT_PREFIX = 1024
 
 
 @dataclass(slots=True)

@@ -117,7 +117,7 @@ async def _list_and_dispatch(
             hub.publish(ListingDone(count, size))
         if stop.is_set():
             pool.stop()
-        await pool.close_queue(stop)
+        pool.close_queues()
         await collector
     finally:
         if not collector.done():
@@ -127,16 +127,26 @@ async def _list_and_dispatch(
 
 
 class _Pool:
-    """P forked workers, the queue of objects they take from, and the queue of their events."""
+    """P forked workers, one object queue each, and the queue of their events.
+
+    The parent pushes each object to the worker with the fewest bytes outstanding, keeping each
+    worker at most `--concurrency / P` objects ahead: a shared queue let the first worker to ask
+    take every object of a small archive while the other idled (measured).
+    """
 
     def __init__(self, job: Any) -> None:
         context = multiprocessing.get_context("fork")
         self.size = job.processes
-        self._objects: Any = context.Queue(maxsize=self.size * 2)
+        self._slots = max(1, -(-job.pipeline.concurrency // self.size))
+        writers = max(1, -(-job.pipeline.writers // self.size))
+        self._queues: list[Any] = [context.Queue() for _ in range(self.size)]
         self._events: Any = context.Queue()
         self._ready = context.Event()
         self._stop = context.Event()
-        self._in_flight: dict[str, ArchiveObject] = {}
+        self._owner: dict[str, tuple[int, ArchiveObject]] = {}
+        self._load = [0] * self.size  # bytes outstanding per worker
+        self._count = [0] * self.size  # objects outstanding per worker
+        self._freed: asyncio.Event | None = None
         self._rates: dict[int, RateState] = {}
         worker_job = dataclasses.replace(
             job,
@@ -145,12 +155,13 @@ class _Pool:
             bad_rows_path=None,
             max_bad_rows=None,
             throughput=share_of(job.throughput, job.processes),
+            pipeline=dataclasses.replace(job.pipeline, concurrency=self._slots, writers=writers),
         )
         parent = os.getpid()
         self._processes = [
             context.Process(
                 target=_worker_main,
-                args=(worker_job, index, parent, self._objects, self._events, self._ready, self._stop),
+                args=(worker_job, index, parent, self._queues[index], self._events, self._ready, self._stop),
                 name=f"populator-worker-{index}",
                 daemon=True,
             )
@@ -167,30 +178,45 @@ class _Pool:
         self._stop.set()
 
     async def dispatch(self, obj: ArchiveObject, stop: asyncio.Event) -> None:
-        self._in_flight[obj.key] = obj
-        await self._put(obj, stop)
-
-    async def close_queue(self, stop: asyncio.Event) -> None:
-        for _ in self._processes:
-            await self._put(None, stop)
-
-    async def _put(self, item: ArchiveObject | None, stop: asyncio.Event) -> None:
+        """Hand `obj` to the least loaded worker with a free slot (waiting for one)."""
+        if self._freed is None:
+            self._freed = asyncio.Event()
         while True:
-            try:
-                self._objects.put(item, timeout=0)
+            if stop.is_set() or self._stop.is_set():
                 return
-            except queue.Full:
-                if (stop.is_set() and item is not None) or self._stop.is_set():
-                    return
-                if not any(process.is_alive() for process in self._processes):
-                    return  # nobody left to take it; the collector reports what did not finish
-                await asyncio.sleep(0.005)
+            alive = [i for i in range(self.size) if self._processes[i].is_alive()]
+            if not alive:
+                return  # nobody left to take it; the collector reports what did not finish
+            free = [i for i in alive if self._count[i] < self._slots]
+            if free:
+                break
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), POLL_SECONDS)
+        index = min(free, key=lambda i: self._load[i])
+        self._owner[obj.key] = (index, obj)
+        self._load[index] += obj.size
+        self._count[index] += 1
+        self._queues[index].put(obj)
+
+    def close_queues(self) -> None:
+        for channel in self._queues:
+            channel.put(None)
+
+    def _settled(self, key: str) -> None:
+        owned = self._owner.pop(key, None)
+        if owned is None:
+            return
+        index, obj = owned
+        self._load[index] -= obj.size
+        self._count[index] -= 1
+        if self._freed is not None:
+            self._freed.set()
 
     async def collect(self, hub: Hub, stop: asyncio.Event) -> None:
         """Republish worker events until every worker has said it is done (or died)."""
         loop = asyncio.get_running_loop()
         running = set(range(self.size))
-        died: list[str] = []
         while running:
             if stop.is_set():
                 self._stop.set()
@@ -200,7 +226,7 @@ class _Pool:
                 for index in list(running):
                     if not self._processes[index].is_alive():
                         running.discard(index)
-                        died.append(f"worker {index} exited with code {self._processes[index].exitcode}")
+                        self._worker_vanished(index, hub)
                 continue
             kind, index, payload = message
             if kind == "events":
@@ -211,19 +237,26 @@ class _Pool:
             elif kind == "fatal":
                 self._stop.set()
                 raise WorkerFailed(payload[1], payload[0])
-        if died and not self._stop.is_set():
-            # The objects a vanished worker (killed, out of memory) was reading did not finish.
-            for obj in list(self._in_flight.values()):
-                self._in_flight.pop(obj.key)
-                hub.publish(ObjectFailedEvent(obj, f"{'; '.join(died)} while it was in flight"))
 
     def _republish(self, index: int, event: Event, hub: Hub) -> None:
-        if isinstance(event, ObjectFinished | ObjectFailedEvent):
-            self._in_flight.pop(event.obj.key, None)
         if isinstance(event, RateChanged):
             self._rates[index] = event.state
             event = RateChanged(_sum_states(self._rates.values()))
         hub.publish(event)
+        if isinstance(event, ObjectFinished | ObjectFailedEvent):
+            self._settled(event.obj.key)
+
+    def _worker_vanished(self, index: int, hub: Hub) -> None:
+        """Killed, out of memory...: the objects it held did not finish."""
+        if self._stop.is_set():
+            return
+        code = self._processes[index].exitcode
+        for key, (owner, obj) in list(self._owner.items()):
+            if owner == index:
+                hub.publish(
+                    ObjectFailedEvent(obj, f"worker process {index} exited unexpectedly (code {code})")
+                )
+                self._settled(key)
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -235,7 +268,7 @@ class _Pool:
             if process.is_alive():
                 process.kill()
                 process.join(1)
-        for channel in (self._objects, self._events):
+        for channel in (*self._queues, self._events):
             channel.cancel_join_thread()
             channel.close()
 

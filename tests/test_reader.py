@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from populator.reader import CorruptObject, LineBlock, TooLongLine, decoded_chunks, file_chunks, iter_lines
+from populator.events import TooLongLine
+from populator.reader import CorruptObject, LineBlock, decoded_chunks, file_chunks, iter_lines
 
 
 async def chunked(data: bytes, size: int) -> AsyncIterator[bytes]:
