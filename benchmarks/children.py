@@ -191,15 +191,19 @@ def _descendants(known: set[int]) -> set[int]:
 class Endpoint:
     """A running `endpoint.py` process and a small client for its counters."""
 
-    def __init__(self, name: str, latency_ms: float, capacity: float, log_dir: Path) -> None:
+    def __init__(
+        self, name: str, latency_ms: float, capacity: float, log_dir: Path, *, on_demand: bool = False
+    ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.capacity = capacity
+        self.on_demand = on_demand
         command = [
             sys.executable,
             str(ENDPOINT_SCRIPT),
             f"--latency-ms={latency_ms}",
             f"--capacity={capacity}",
+            *(["--on-demand"] if on_demand else []),
         ]
         self._stderr = (log_dir / f"endpoint-{name}.stderr").open("wb")
         self._process = subprocess.Popen(

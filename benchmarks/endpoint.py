@@ -119,6 +119,7 @@ class FakeDynamo:
         self.latency = latency
         self.bucket = bucket
         self.write_capacity = write_capacity
+        self.on_demand = False  # DescribeTable then says PAY_PER_REQUEST
         self.stats = Stats()
 
     def app(self) -> web.Application:
@@ -230,7 +231,7 @@ class FakeDynamo:
                 "WriteCapacityUnits": self.write_capacity,
                 "NumberOfDecreasesToday": 0,
             },
-            "BillingModeSummary": {"BillingMode": "PROVISIONED"},
+            "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST" if self.on_demand else "PROVISIONED"},
             "ItemCount": 0,
             "TableSizeBytes": 0,
         }
@@ -260,10 +261,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--write-capacity", type=int, default=0, help="WCU DescribeTable reports (default: --capacity)"
     )
+    parser.add_argument(
+        "--on-demand",
+        action="store_true",
+        help="DescribeTable reports PAY_PER_REQUEST: the client cannot know the capacity, only meet it",
+    )
     args = parser.parse_args(argv)
     bucket = TokenBucket(args.capacity, depth=args.capacity) if args.capacity > 0 else None
     wcu = args.write_capacity or (round(args.capacity) if bucket else NULL_WRITE_CAPACITY)
     fake = FakeDynamo(args.latency_ms / 1000, bucket, wcu)
+    fake.on_demand = args.on_demand
     try:
         asyncio.run(serve(fake))
     except KeyboardInterrupt:

@@ -108,12 +108,16 @@ def measure(bench: Bench) -> list[Row]:
     with (
         Endpoint("null", settings.latency_ms, 0, bench.log_dir) as null,
         Endpoint("limited", settings.latency_ms, settings.capacity, bench.log_dir) as limited,
+        Endpoint(
+            "limited-on-demand", settings.latency_ms, settings.capacity, bench.log_dir, on_demand=True
+        ) as hidden,
     ):
         rows: list[Row] = []
         for step, name in (
             (lambda: dry_run_vs_zcat(bench), "dry run vs zcat | cut"),
             (lambda: end_to_end(bench, null), "end to end vs boto3 baselines"),
-            (lambda: capacity_limited(bench, limited), "capacity-limited table"),
+            (lambda: capacity_limited(bench, limited), "capacity-limited provisioned table"),
+            (lambda: capacity_limited(bench, hidden), "capacity-limited table of unknown capacity"),
             (lambda: peak_memory(bench, null), "peak RSS"),
         ):
             print(f"measuring: {name}...", file=sys.stderr)

@@ -119,6 +119,14 @@ def _recorder(journal: Journal) -> Subscriber:
     return record
 
 
+@dataclass(frozen=True)
+class RateSharing:
+    """One process's part in a rate controller shared by several."""
+
+    state: Any  # a ratelimit.SharedControllerState
+    share: float  # the fraction of the common rate this process paces at
+
+
 @dataclass
 class Clients:
     """The AWS side of one process: a session, and the clients the job needs."""
@@ -190,14 +198,26 @@ async def prepare_table(job: BackfillJob, clients: Clients, *, create: bool = Tr
 
 
 async def make_writer(
-    job: BackfillJob, clients: Clients, table: TableInfo, hub: Hub, stack: contextlib.AsyncExitStack
+    job: BackfillJob,
+    clients: Clients,
+    table: TableInfo,
+    hub: Hub,
+    stack: contextlib.AsyncExitStack,
+    rate: RateSharing | None = None,
 ) -> BatchWriter | ConditionalWriter:
-    """The writer, its transport and rate controller, and the task that keeps the rate current."""
+    """The writer, its transport and rate controller, and the task that keeps the rate current.
+
+    `rate` makes this process one of several sharing a rate controller (see workers.py).
+    """
     from .manifest import BatchWriter, ConditionalWriter
     from .ratelimit import AdaptiveRateLimiter
     from .throughput import watch_rate, write_ceiling
 
-    limiter = AdaptiveRateLimiter(ceiling=write_ceiling(table, job.throughput))
+    limiter = AdaptiveRateLimiter(
+        ceiling=write_ceiling(table, job.throughput),
+        state=rate.state if rate else None,
+        share=rate.share if rate else 1.0,
+    )
     transport = await _guard(
         _transport(job, clients.session, clients.dynamodb, clients.settings),
         action=clients.table_action(job),
@@ -238,6 +258,7 @@ async def run_in_process(
     source: AsyncIterator[ArchiveObject] | None = None,
     *,
     create_table: bool = True,
+    rate: RateSharing | None = None,
 ) -> None:
     """The whole pipeline in this process; `source` replaces listing (a worker's share)."""
     async with contextlib.AsyncExitStack() as stack:
@@ -247,7 +268,7 @@ async def run_in_process(
             table = await prepare_table(job, clients, create=create_table)
             if create_table:
                 hub.publish(TableReady(table))
-            writer = await make_writer(job, clients, table, hub, stack)
+            writer = await make_writer(job, clients, table, hub, stack, rate)
         await guard_pipeline(
             job,
             clients,

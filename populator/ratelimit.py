@@ -8,9 +8,12 @@ into one rate for the whole process:
   4,000 items/s (what a new on-demand table serves at once);
 - while requests succeed, the rate grows: doubling every quarter second until the first
   throttle ("slow start"), then additively, by a small share of the rate at which it last
-  throttled;
-- on a throttle it is cut multiplicatively, at most once per `cooldown` (every request in
-  flight tends to be throttled at once; that is one congestion event, not twenty);
+  throttled; after `probe_after` seconds without any throttle it grows by 10% a second
+  instead, so capacity given back (auto-scaling, the shredder going quiet) is found again
+  within seconds, not minutes;
+- on a throttle it is cut multiplicatively (halved when leaving slow start, which overshoots
+  by up to 2x), at most once per `cooldown` (every request in flight tends to be throttled at
+  once; that is one congestion event, not twenty);
 - it never exceeds `ceiling` (`--max-write-rate`, or a share of provisioned capacity) and
   never drops below `floor`;
 - writers `acquire(n)` tokens from a bucket refilled at the current rate before each request,
@@ -20,12 +23,17 @@ into one rate for the whole process:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 UNKNOWN_CAPACITY_START = 4000.0  # items/s: a new on-demand table's initial write throughput
 SLOW_START_DOUBLING_SECONDS = 0.25
+SLOW_START_EXIT_DECREASE = 0.5
+PROBE_GROWTH = 1.1  # per second, once no throttle has been seen for a while
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,78 @@ class RateState:
     throttled_requests: int  # every request that met a throttle signal
 
 
+class ControllerState:
+    """The controller's numbers, kept in this process."""
+
+    def __init__(self) -> None:
+        self.initialized = False
+        self.rate = 0.0
+        self.ceiling: float | None = None
+        self.slow_start = True
+        self.rate_at_last_cut = 0.0
+        self.last_cut = 0.0
+        self.last_growth = 0.0
+        self.cuts = 0
+        self.throttled = 0
+
+    def lock(self) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+
+_FIELDS = (
+    "initialized",
+    "rate",
+    "ceiling",
+    "slow_start",
+    "rate_at_last_cut",
+    "last_cut",
+    "last_growth",
+    "cuts",
+    "throttled",
+)
+
+
+class SharedControllerState:
+    """The same numbers in shared memory, so P worker processes throttle and grow as one writer.
+
+    Two independent controllers against one table both cut when it pushes back and leave it
+    under-used (measured: 84% of capacity with two, 99.9% with one); sharing the state makes
+    them one controller, each process pacing its share of the common rate.
+    """
+
+    def __init__(self, context: Any) -> None:
+        self._values = context.Array("d", len(_FIELDS))  # zeroed; guarded by its own lock
+
+    def lock(self) -> contextlib.AbstractContextManager[object]:
+        return self._values.get_lock()  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in _FIELDS:
+            raise AttributeError(name)
+        value = self._values[_FIELDS.index(name)]
+        if name == "ceiling":
+            return None if math.isnan(value) else value
+        if name in ("initialized", "slow_start"):
+            return bool(value)
+        if name in ("cuts", "throttled"):
+            return int(value)
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _FIELDS:
+            object.__setattr__(self, name, value)
+            return
+        if name == "ceiling" and value is None:
+            value = math.nan
+        self._values[_FIELDS.index(name)] = float(value)
+
+
 class AdaptiveRateLimiter:
-    """AIMD rate control with token-bucket pacing. One instance per process, shared by writers."""
+    """AIMD rate control with token-bucket pacing, shared by a process's writers.
+
+    With a `SharedControllerState`, the rate is the whole job's and this process paces at
+    `share` of it.
+    """
 
     def __init__(
         self,
@@ -49,95 +127,127 @@ class AdaptiveRateLimiter:
         floor: float = 25.0,
         decrease: float = 0.8,
         increase_share: float = 0.02,
-        cooldown: float = 1.0,
+        cooldown: float = 0.25,
+        probe_after: float = 10.0,
         burst_seconds: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
+        state: ControllerState | SharedControllerState | None = None,
+        share: float = 1.0,
     ) -> None:
         self._clock = clock
         self._floor = floor
-        self._ceiling = ceiling
-        self._rate = self._clamp(initial if initial is not None else (ceiling or UNKNOWN_CAPACITY_START))
         self._decrease = decrease
         self._increase_share = increase_share
         self._cooldown = cooldown
+        self._probe_after = probe_after
         self._burst_seconds = burst_seconds
-        self._slow_start = True
-        self._rate_at_last_cut = self._rate
+        self._share = share
+        self._state = state if state is not None else ControllerState()
         now = clock()
-        self._last_cut = now - cooldown
-        self._last_growth = now
+        with self._state.lock():
+            if not self._state.initialized:  # the first process to get here sets the start
+                state_ = self._state
+                state_.ceiling = ceiling
+                state_.rate = self._clamp(
+                    initial if initial is not None else (ceiling or UNKNOWN_CAPACITY_START)
+                )
+                state_.slow_start = True
+                state_.rate_at_last_cut = state_.rate
+                state_.last_cut = now - cooldown
+                state_.last_growth = now
+                state_.initialized = True
         self._tokens = 0.0
         self._refilled = now
         self._lock = asyncio.Lock()
-        self.throttle_events = 0
-        self.throttled_requests = 0
 
     # -------------------------------------------------------------------- state
 
     @property
     def rate(self) -> float:
-        return self._rate
+        """The rate this process paces at (its share of the job's rate)."""
+        return self._state.rate * self._share
 
     @property
     def ceiling(self) -> float | None:
-        return self._ceiling
+        return self._state.ceiling
+
+    @property
+    def throttle_events(self) -> int:
+        return self._state.cuts
+
+    @property
+    def throttled_requests(self) -> int:
+        return self._state.throttled
 
     def state(self) -> RateState:
-        return RateState(self._rate, self._ceiling, self.throttle_events, self.throttled_requests)
+        """The job's controller, whole (not this process's share)."""
+        state = self._state
+        return RateState(state.rate, state.ceiling, state.cuts, state.throttled)
 
     def set_ceiling(self, ceiling: float | None) -> None:
         """A new hard ceiling (e.g. provisioned capacity changed by auto-scaling)."""
-        self._ceiling = ceiling
-        self._rate = self._clamp(self._rate)
+        with self._state.lock():
+            self._state.ceiling = ceiling
+            self._state.rate = self._clamp(self._state.rate)
 
     def _clamp(self, rate: float) -> float:
-        if self._ceiling is not None:
-            rate = min(rate, self._ceiling)
-        return max(rate, min(self._floor, self._ceiling or self._floor))
+        ceiling = self._state.ceiling
+        if ceiling is not None:
+            rate = min(rate, ceiling)
+        return max(rate, min(self._floor, ceiling or self._floor))
 
     # ------------------------------------------------------------------ signals
 
     def on_success(self) -> None:
         """A request went through without any throttle signal: grow with elapsed time."""
         now = self._clock()
-        elapsed = now - self._last_growth
-        if elapsed <= 0:
-            return
-        self._last_growth = now
-        if self._slow_start:
-            grown = self._rate * (2.0 ** (elapsed / SLOW_START_DOUBLING_SECONDS))
-        else:
-            grown = self._rate + self._increase_share * self._rate_at_last_cut * elapsed
-        self._rate = self._clamp(grown)
+        with self._state.lock():
+            state = self._state
+            elapsed = now - state.last_growth
+            if elapsed <= 0:
+                return
+            state.last_growth = now
+            rate = state.rate
+            if state.slow_start:
+                grown = rate * (2.0 ** (elapsed / SLOW_START_DOUBLING_SECONDS))
+            elif now - state.last_cut >= self._probe_after:
+                grown = rate * (PROBE_GROWTH**elapsed)
+            else:
+                grown = rate + self._increase_share * state.rate_at_last_cut * elapsed
+            state.rate = self._clamp(grown)
 
     def on_throttle(self) -> bool:
         """A request met a throttle signal. Returns True when this cut the rate."""
-        self.throttled_requests += 1
         now = self._clock()
-        if now - self._last_cut < self._cooldown:
-            return False
-        self._last_cut = now
-        self._last_growth = now
-        self._slow_start = False
-        self._rate_at_last_cut = self._rate
-        self._rate = self._clamp(self._rate * self._decrease)
-        self.throttle_events += 1
-        return True
+        with self._state.lock():
+            state = self._state
+            state.throttled += 1
+            if now - state.last_cut < self._cooldown:
+                return False
+            state.last_cut = now
+            state.last_growth = now
+            decrease = SLOW_START_EXIT_DECREASE if state.slow_start else self._decrease
+            state.slow_start = False
+            state.rate_at_last_cut = state.rate
+            state.rate = self._clamp(state.rate * decrease)
+            state.cuts += 1
+            return True
 
     # ------------------------------------------------------------------- pacing
 
-    def _refill(self, now: float) -> None:
-        depth = max(self._rate * self._burst_seconds, 25.0)
-        self._tokens = min(depth, self._tokens + (now - self._refilled) * self._rate)
+    def _refill(self, now: float, rate: float) -> None:
+        depth = max(rate * self._burst_seconds, 25.0)
+        self._tokens = min(depth, self._tokens + (now - self._refilled) * rate)
         self._refilled = now
 
     async def acquire(self, items: int) -> None:
-        """Wait until `items` may be sent at the current rate."""
+        """Wait until `items` may be sent at this process's rate."""
         async with self._lock:  # first come, first served: no writer starves
             while True:
                 now = self._clock()
-                self._refill(now)
-                if self._tokens >= items or self._tokens >= max(self._rate * self._burst_seconds, 25.0):
+                rate = self.rate
+                self._refill(now, rate)
+                if self._tokens >= items or self._tokens >= max(rate * self._burst_seconds, 25.0):
                     self._tokens -= items
                     return
-                await asyncio.sleep((items - self._tokens) / self._rate)
+                await asyncio.sleep((items - self._tokens) / rate)

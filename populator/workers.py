@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .archive import ArchiveObject, list_archive
+from .backfill import RateSharing
 from .errors import PopulatorError
 from .observe import (
     BytesRead,
@@ -42,12 +43,10 @@ from .observe import (
     ObjectFinished,
     ObjectListed,
     ObjectSkipped,
-    RateChanged,
     RunsSelected,
     TableReady,
 )
-from .ratelimit import RateState
-from .throughput import ThroughputOptions
+from .ratelimit import SharedControllerState
 
 FLUSH_SECONDS = 0.1
 FLUSH_EVENTS = 256
@@ -60,15 +59,6 @@ class WorkerFailed(PopulatorError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def share_of(options: ThroughputOptions, processes: int) -> ThroughputOptions:
-    """Each of `processes` workers gets 1/P of the rate budget."""
-    return dataclasses.replace(
-        options,
-        max_write_rate=options.max_write_rate / processes if options.max_write_rate else None,
-        write_capacity_percent=options.write_capacity_percent / processes,
-    )
 
 
 async def run_in_workers(
@@ -147,21 +137,30 @@ class _Pool:
         self._load = [0] * self.size  # bytes outstanding per worker
         self._count = [0] * self.size  # objects outstanding per worker
         self._freed: asyncio.Event | None = None
-        self._rates: dict[int, RateState] = {}
+        # One rate controller for the whole job, in shared memory: each worker paces 1/P of it.
+        self._rate = RateSharing(SharedControllerState(context), 1.0 / self.size)
         worker_job = dataclasses.replace(
             job,
             processes=1,
             checkpoint=None,
             bad_rows_path=None,
             max_bad_rows=None,
-            throughput=share_of(job.throughput, job.processes),
             pipeline=dataclasses.replace(job.pipeline, concurrency=self._slots, writers=writers),
         )
         parent = os.getpid()
         self._processes = [
             context.Process(
                 target=_worker_main,
-                args=(worker_job, index, parent, self._queues[index], self._events, self._ready, self._stop),
+                args=(
+                    worker_job,
+                    index,
+                    parent,
+                    self._queues[index],
+                    self._events,
+                    self._ready,
+                    self._stop,
+                    self._rate,
+                ),
                 name=f"populator-worker-{index}",
                 daemon=True,
             )
@@ -239,10 +238,7 @@ class _Pool:
                 raise WorkerFailed(payload[1], payload[0])
 
     def _republish(self, index: int, event: Event, hub: Hub) -> None:
-        if isinstance(event, RateChanged):
-            self._rates[index] = event.state
-            event = RateChanged(_sum_states(self._rates.values()))
-        hub.publish(event)
+        hub.publish(event)  # RateChanged included: every worker reports the one shared controller
         if isinstance(event, ObjectFinished | ObjectFailedEvent):
             self._settled(event.obj.key)
 
@@ -291,26 +287,17 @@ def _merge(known: Any, event: Any) -> Event:
     )
 
 
-def _sum_states(states: Any) -> RateState:
-    states = list(states)
-    ceilings = [state.ceiling for state in states]
-    return RateState(
-        rate=sum(state.rate for state in states),
-        ceiling=None if any(c is None for c in ceilings) else sum(c for c in ceilings if c is not None),
-        throttle_events=sum(state.throttle_events for state in states),
-        throttled_requests=sum(state.throttled_requests for state in states),
-    )
-
-
 # ----------------------------------------------------------------------------- worker side
 
 
-def _worker_main(job: Any, index: int, parent: int, objects: Any, events: Any, ready: Any, stop: Any) -> None:
+def _worker_main(
+    job: Any, index: int, parent: int, objects: Any, events: Any, ready: Any, stop: Any, rate: RateSharing
+) -> None:
     signal.set_wakeup_fd(-1)  # the parent's event loop owned it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        asyncio.run(_worker(job, index, parent, objects, events, ready, stop))
+        asyncio.run(_worker(job, index, parent, objects, events, ready, stop, rate))
     except PopulatorError as exc:
         events.put(("fatal", index, (exc.exit_code, str(exc))))
     except BaseException as exc:  # reported, not raised: the parent turns it into the exit code
@@ -325,7 +312,7 @@ def _worker_main(job: Any, index: int, parent: int, objects: Any, events: Any, r
 
 
 async def _worker(
-    job: Any, index: int, parent: int, objects: Any, events: Any, ready: Any, stop: Any
+    job: Any, index: int, parent: int, objects: Any, events: Any, ready: Any, stop: Any, rate: RateSharing
 ) -> None:
     from .backfill import run_in_process
 
@@ -343,7 +330,7 @@ async def _worker(
         flusher = asyncio.create_task(forward.run())
         try:
             source = _objects_from(objects, loop, stopping)
-            await run_in_process(job, hub, stopping, None, source, create_table=False)
+            await run_in_process(job, hub, stopping, None, source, create_table=False, rate=rate)
         finally:
             flusher.cancel()
             forward.flush()
