@@ -69,6 +69,7 @@ from tests.support.loopback_proxy import (
     Knob,
     LoopbackProxy,
     check_budget,
+    check_keys,
     check_optional_budget,
     check_share,
 )
@@ -99,6 +100,8 @@ class DynamoProxy(LoopbackProxy):
     throttling_exception_next: Knob[int] = Knob(0, check_budget)
     server_error_next: Knob[int] = Knob(0, check_budget)
     drop_next: Knob[int] = Knob(0, check_budget)
+    #: operations answered 400 AccessDeniedException, as DynamoDB does for a missing IAM permission
+    deny_operations: Knob[frozenset[str] | None] = Knob(None, check_keys)
 
     def __init__(self, upstream_url: str) -> None:
         super().__init__(upstream_url)
@@ -164,6 +167,7 @@ class DynamoProxy(LoopbackProxy):
         self.throttling_exception_next = 0
         self.server_error_next = 0
         self.drop_next = 0
+        self.deny_operations = None
 
     def unprocess_next(self, requests: int | None, share: float = 1.0) -> None:
         """Withhold ``share`` of the items of the next ``requests`` BatchWriteItem requests
@@ -212,6 +216,16 @@ class DynamoProxy(LoopbackProxy):
         if credential:
             with self._lock:
                 self.access_keys[credential.partition("/")[0]] += 1
+        denied = self.deny_operations
+        if denied is not None and operation in denied:
+            with self._lock:
+                self.calls[operation] += 1
+            return _error(
+                400,
+                "com.amazon.coral.service#AccessDeniedException",
+                f"User: arn:aws:iam::123456789012:user/test is not authorized to perform: "
+                f"dynamodb:{operation} on resource: table (injected)",
+            )
         fault = self._admit(operation)
         if fault is _Fault.DROP:
             return self._drop(request)
