@@ -24,6 +24,17 @@ from .errors import AwsAccessError, UsageError
 from .writes import aws_error_code as error_code
 
 DEFAULT_S3_REGION = "us-east-1"
+OPERATION_PERMISSIONS = {
+    "ListObjectsV2": "s3:ListBucket on the archive's bucket",
+    "GetObject": "s3:GetObject on the archive's objects",
+    "HeadObject": "s3:GetObject on the archive's objects",
+    "DescribeTable": "dynamodb:DescribeTable on the table",
+    "CreateTable": "dynamodb:CreateTable (the table does not exist yet)",
+    "UpdateTimeToLive": "dynamodb:UpdateTimeToLive on the new table",
+    "BatchWriteItem": "dynamodb:BatchWriteItem on the table",
+    "PutItem": "dynamodb:PutItem on the table (--conditional)",
+    "BatchGetItem": "dynamodb:BatchGetItem on the table",
+}
 _ACCESS_CODES = {
     "AccessDenied",
     "AccessDeniedException",
@@ -93,8 +104,10 @@ def translate(exc: BaseException, *, action: str, permission: str, identity: str
     if isinstance(exc, ClientError):
         code = error_code(exc)
         if code in _ACCESS_CODES:
+            # The refused call says exactly which permission is missing.
+            permission = OPERATION_PERMISSIONS.get(exc.operation_name, permission)
             return AwsAccessError(
-                f"AWS refused {action} for {identity} ({code}). Check the credentials, and that "
-                f"the identity is allowed {permission}."
+                f"AWS refused {action} for {identity} ({code} on {exc.operation_name}). Check the "
+                f"credentials, and that the identity is allowed {permission}."
             )
     return None

@@ -260,3 +260,34 @@ def test_the_secret_key_never_reaches_the_output(aws, unique_name, tmp_path, arc
     assert refused.returncode == 2
     for result in (ok, refused):
         assert secret not in result.stdout + result.stderr
+
+
+def test_access_denied_on_the_table_names_the_key_and_permission(
+    aws, dynamo_proxy, unique_name, tmp_path, archive
+):
+    import orjson
+
+    from populator.config import STORAGE_SCHEMA_PREFIX
+
+    secret = "wJalrXUtnFEMI-SECRET-DO-NOT-LEAK-77aa"
+    _, resolver = write_configs(tmp_path, unique_name)
+    storage = tmp_path / "keys.json"
+    data = {
+        "name": "m",
+        "accessKeyId": "AKIATESTKEYQ9Z4",
+        "secretAccessKey": secret,
+        "awsRegion": "us-east-1",
+        "dynamodbTable": unique_name,
+        "purpose": "DUPLICATE_TRACKING",
+    }
+    storage.write_bytes(orjson.dumps({"schema": STORAGE_SCHEMA_PREFIX + "1-0-0", "data": data}))
+    dynamo_proxy.deny_operations = frozenset({"DescribeTable"})
+    env = dict(aws.env, AWS_ENDPOINT_URL_DYNAMODB=dynamo_proxy.url)
+
+    result = populator("run", str(archive[0]), str(storage), str(resolver), env=env)
+
+    assert_clean_failure(
+        result, 2, "access key ending in Q9Z4", "dynamodb:DescribeTable", "AccessDeniedException"
+    )
+    assert secret not in result.stdout + result.stderr
+    assert "AKIATESTKEYQ9Z4" not in result.stdout + result.stderr
