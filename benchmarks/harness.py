@@ -24,6 +24,7 @@ from .measurements import (
     Settings,
     as_json,
     capacity_limited,
+    design_choices,
     dry_run_vs_zcat,
     end_to_end,
     peak_memory,
@@ -119,6 +120,7 @@ def measure(bench: Bench) -> list[Row]:
             (lambda: capacity_limited(bench, limited), "capacity-limited provisioned table"),
             (lambda: capacity_limited(bench, hidden), "capacity-limited table of unknown capacity"),
             (lambda: peak_memory(bench, null), "peak RSS"),
+            (lambda: design_choices(bench, null), "design choices"),
         ):
             print(f"measuring: {name}...", file=sys.stderr)
             rows += step()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +159,55 @@ def end_to_end(bench: Bench, null: Endpoint) -> list[Row]:
             PUT_ITEM_TARGET,
         ),
     ]
+
+
+def design_choices(bench: Bench, null: Endpoint) -> list[Row]:
+    """The measurements behind three design choices (no targets): the signed write path over
+    botocore's, worker processes, and isal over zlib for inflating gzip."""
+
+    def items_per_second(name: str, *extra: str) -> float:
+        null.reset()
+        run = bench.run(name, bench.populator(bench.archive, *extra), null, bench.settings.timeout)
+        return null.stats()["items_written"] / run.seconds if run.ok else 0.0
+
+    signed = items_per_second("populator-signed-1-process", "--processes=1")
+    botocore = items_per_second("populator-botocore-1-process", "--processes=1", "--write-path=botocore")
+    several = items_per_second("populator-default-processes")
+    isal_rate, zlib_rate = inflate_rates(bench.archive.parts)
+    return [
+        choice_row("write path, one process: orjson + SigV4 + aiohttp", signed, botocore, "botocore client"),
+        choice_row(f"worker processes: {os.cpu_count()} (the default)", several, signed, "one process"),
+        choice_row("gzip inflate, MB/s of output: isal", isal_rate, zlib_rate, "zlib", unit="MB/s"),
+    ]
+
+
+def inflate_rates(parts: Sequence[Path]) -> tuple[float, float]:
+    """Best-of-3 streaming inflate speed of the archive's parts, isal and zlib, in 64 KiB reads."""
+    import zlib
+
+    from isal import isal_zlib
+
+    def rate(module: Any) -> float:
+        best = 0.0
+        for _ in range(3):
+            produced = 0
+            started = time.perf_counter()
+            for part in parts:
+                inflater = module.decompressobj(31)
+                with open(part, "rb") as handle:
+                    while chunk := handle.read(64 * 1024):
+                        produced += len(inflater.decompress(chunk))
+            best = max(best, produced / (time.perf_counter() - started) / 1e6)
+        return best
+
+    return rate(isal_zlib), rate(zlib)
+
+
+def choice_row(metric: str, chosen: float, other: float, other_name: str, unit: str = "items/s") -> Row:
+    ratio = f"{chosen / other:.2f}×" if chosen > 0 and other > 0 else "n/a"
+    return Row(
+        metric, f"{chosen:,.0f} {unit}", f"{other_name}: {other:,.0f} {unit}", ratio, "(design choice)", None
+    )
 
 
 def baseline_rate(bench: Bench, endpoint: Endpoint, writer: str) -> float:
