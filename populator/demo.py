@@ -129,11 +129,20 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
             storage.write_bytes(orjson.dumps(storage_config_document(DEMO_TABLE, DEMO_REGION)))
             resolver.write_bytes(orjson.dumps(RESOLVER_CONFIG_DOCUMENT))
             out.print(
-                f"$ populator run s3://{DEMO_BUCKET}/{DEMO_PREFIX}/ dynamodb.json iglu_resolver.json",
+                f"$ populator run s3://{DEMO_BUCKET}/{DEMO_PREFIX}/ dynamodb.json iglu_resolver.json "
+                "--on-demand",
                 markup=False,
                 soft_wrap=True,
             )
-            job = build_job(f"s3://{DEMO_BUCKET}/{DEMO_PREFIX}/", storage, resolver)
+            # On demand: a new table provisioned at Snowplow's 100 WCU would pace the demo at
+            # 50 items/s (--write-capacity-percent 50 of it).
+            job = build_job(
+                f"s3://{DEMO_BUCKET}/{DEMO_PREFIX}/",
+                storage,
+                resolver,
+                on_demand=True,
+                checkpoint=workdir / "checkpoint.jsonl",
+            )
             code = execute(job, out, err)
             if code != 0:
                 return code
