@@ -13,10 +13,11 @@ import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from .errors import ArchiveError, UsageError
+from .shard import Shard
 
 S3_SCHEMES = ("s3://", "s3n://", "s3a://")
 RUN_PREFIX = "run="
@@ -40,6 +41,12 @@ class ArchiveLocation:
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.is_s3 else self.prefix
+
+    def relative_key(self, key: str) -> str:
+        """An object's key below this root, "/"-separated: the same for S3 and a local copy."""
+        if self.is_s3:
+            return key.removeprefix(self.prefix)
+        return PurePath(key).relative_to(self.prefix).as_posix()
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -122,14 +129,33 @@ def is_part_name(name: str) -> bool:
 
 
 async def list_archive(
-    location: ArchiveLocation, since: datetime | None, s3: Any | None = None
+    location: ArchiveLocation, since: datetime | None, s3: Any | None = None, shard: Shard | None = None
 ) -> tuple[list[RunFolder], AsyncIterator[ArchiveObject]]:
-    """The selected runs, and an iterator over their objects in chronological order."""
+    """The selected runs, and an iterator over their objects in chronological order.
+
+    With `shard`, only the objects of that shard (see shard.py); the runs are all those selected.
+    """
     if location.is_s3:
         if s3 is None:
             raise ValueError("an S3 client is needed to list an S3 archive")
-        return await _list_s3(location, since, s3)
-    return _list_local(location, since)
+        runs, objects = await _list_s3(location, since, s3)
+    else:
+        runs, objects = _list_local(location, since)
+    if shard is not None:
+        objects = _in_shard(location, objects, shard)
+    return runs, objects
+
+
+async def _in_shard(
+    location: ArchiveLocation, objects: AsyncIterator[ArchiveObject], shard: Shard
+) -> AsyncIterator[ArchiveObject]:
+    try:
+        async for obj in objects:
+            if shard.holds(location.relative_key(obj.key)):
+                yield obj
+    finally:
+        if hasattr(objects, "aclose"):
+            await objects.aclose()
 
 
 def _list_local(

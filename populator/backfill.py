@@ -22,6 +22,7 @@ from .errors import ArchiveError, PopulatorError, UsageError
 from .observe import Event, Hub, ObjectFinished, RateChanged, Subscriber, TableReady, Throttled
 from .pipeline import PipelineOptions, run_pipeline
 from .report import Tally
+from .shard import Shard
 from .throughput import ThroughputOptions
 from .writes import BATCH_SIZE, RetryPolicy, TableInfo
 
@@ -49,9 +50,13 @@ class BackfillJob:
     restart: bool = False
     bad_rows_path: Path | None = None
     max_bad_rows: int | None = None
-    shard: str | None = None
     throughput: ThroughputOptions = ThroughputOptions()  # noqa: RUF009 - frozen
     processes: int = 1  # worker processes (see workers.py); 1 runs everything in this one
+
+    @property
+    def shard(self) -> Shard | None:
+        """This machine's share of the archive (`--shard`), or None for all of it."""
+        return self.pipeline.shard
 
     @property
     def identity(self) -> JobIdentity:
@@ -62,7 +67,7 @@ class BackfillJob:
             since=since,
             mode="conditional" if self.conditional else "batch",
             include_expired=self.pipeline.include_expired,
-            shard=self.shard,
+            shard=str(self.shard) if self.shard is not None else None,
         )
 
 

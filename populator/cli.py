@@ -7,19 +7,21 @@ configuration error; 3 an unexpected internal error; 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
+import logging
 import os
 import shlex
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
+import orjson
 import typer
 from rich.console import Console
 
-from . import __version__
+from . import __version__, logs
 from .archive import SINCE_HELP, parse_location, parse_since
 from .backfill import BackfillJob, run_backfill
 from .checkpoint import default_path
@@ -28,12 +30,16 @@ from .errors import PopulatorError, UsageError
 from .interrupts import GRACE_SECONDS, run_interruptible
 from .observe import Hub
 from .pipeline import PipelineOptions, ReadRetryPolicy
-from .progress import LiveProgress, print_summary
+from .progress import DEFAULT_INTERVAL_SECONDS, print_summary
 from .report import Tally
+from .shard import parse_shard
 from .throughput import ThroughputOptions
+from .watch import RunOutputs, RunWatch, run_outputs
 from .writes import RetryPolicy
 
 EXIT_OK, EXIT_FAILED_OBJECTS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+log = logging.getLogger("populator.run")
+T = TypeVar("T")
 
 app = typer.Typer(
     name="populator",
@@ -41,6 +47,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    epilog="Before, during and after a backfill:\n\n"
+    "  populator plan s3://acme/enriched/archive/ dynamodb.json iglu_resolver.json --since 2026-06-01\n\n"
+    "  populator run s3://acme/enriched/archive/ dynamodb.json iglu_resolver.json --since 2026-06-01 "
+    "--report report.json\n\n"
+    "  populator verify s3://acme/enriched/archive/ dynamodb.json iglu_resolver.json --since 2026-06-01\n\n"
+    "Try it without AWS: populator demo. Shell completion: populator --install-completion.",
 )
 
 RUN_EXAMPLES = """
@@ -104,7 +116,11 @@ def run(
     ] = RetryPolicy.base_delay,
     max_write_rate: Annotated[
         float | None,
-        typer.Option("--max-write-rate", min=1.0, help="Hard ceiling on items written per second."),
+        typer.Option(
+            "--max-write-rate",
+            min=1.0,
+            help="Hard ceiling on items written per second, by this run and all its processes (per shard).",
+        ),
     ] = None,
     write_capacity_percent: Annotated[
         float,
@@ -112,7 +128,8 @@ def run(
             "--write-capacity-percent",
             min=1.0,
             max=100.0,
-            help="At most this share of a provisioned table's write capacity (re-read every minute).",
+            help="At most this share of a provisioned table's write capacity (re-read every minute; "
+            "per shard: P/N for N shards).",
         ),
     ] = ThroughputOptions.write_capacity_percent,
     write_path: Annotated[
@@ -141,12 +158,62 @@ def run(
     read_attempts: Annotated[
         int, typer.Option(min=1, max=100, help="Reads of an object (from its start) before it is failed.")
     ] = ReadRetryPolicy.attempts,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            metavar="K/N",
+            help="Only shard K of N of the archive's objects (0 ≤ K < N), for one machine of N; auto/N "
+            "reads K from AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and errors.")] = False,
+    progress_interval: Annotated[
+        float,
+        typer.Option(
+            "--progress-interval", min=0.1, help="Off a terminal: one progress line every this many seconds."
+        ),
+    ] = DEFAULT_INTERVAL_SECONDS,
+    log_level: Annotated[
+        logs.LogLevel | None,
+        typer.Option(
+            "--log-level",
+            case_sensitive=False,
+            help="Least severe log records on stderr (default: info off a terminal, warning on one, "
+            "error with --quiet).",
+        ),
+    ] = None,
+    json_logs: Annotated[
+        bool,
+        typer.Option(
+            "--json-logs", help="Logs and progress on stderr as one JSON object a line (log shippers)."
+        ),
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a JSON report of the run to this file at the end.")
+    ] = None,
+    log_path: Annotated[
+        str | None,
+        typer.Option(
+            "--log-path",
+            help="Keep the report and log of the run in a populator-<time>-<table>/ folder under this "
+            "local directory or s3://bucket/prefix/.",
+        ),
+    ] = None,
 ) -> None:
     """Back-fill the manifest table from the archive (idempotent; safe to run again)."""
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    logs.configure_logging(level=log_level, json_logs=json_logs, quiet=quiet, terminal=err.is_terminal)
     try:
+        outputs = run_outputs(
+            quiet=quiet,
+            progress_interval=progress_interval,
+            log_level=log_level,
+            json_logs=json_logs,
+            report=report,
+            log_path=log_path,
+            command=shlex.join(["populator", *sys.argv[1:]]),
+        )
         job = build_job(
             enriched_archive,
             storage_config,
@@ -166,6 +233,7 @@ def run(
             bad_rows=bad_rows,
             max_bad_rows=max_bad_rows,
             processes=processes,
+            shard=shard,
             throughput=ThroughputOptions(
                 max_write_rate=max_write_rate,
                 write_capacity_percent=write_capacity_percent,
@@ -175,7 +243,7 @@ def run(
     except UsageError as exc:
         _fail(err, exc)
     resume = shlex.join(["populator", *(arg for arg in sys.argv[1:] if arg != "--restart")])
-    code = execute(job, out, err, quiet=quiet, resume_command=resume)
+    code = execute(job, out, err, resume_command=resume, outputs=outputs)
     raise typer.Exit(code)
 
 
@@ -200,6 +268,7 @@ def build_job(
     max_bad_rows: int | None = None,
     throughput: ThroughputOptions = ThroughputOptions(),  # noqa: B008 - frozen
     processes: int = 1,
+    shard: str | None = None,
     now: float | None = None,
 ) -> BackfillJob:
     """The command line's arguments → a validated job. Raises UsageError before any AWS call."""
@@ -207,6 +276,7 @@ def build_job(
         raise UsageError(f"--write-path {throughput.write_path!r}: use signed or botocore.")
     location = parse_location(enriched_archive)
     since_at = parse_since(since) if since is not None else None
+    shard_of_archive = parse_shard(shard) if shard is not None else None
     resolver = load_resolver_config(resolver_config)
     storage = load_storage_config(storage_config, resolver)
     job = BackfillJob(
@@ -220,6 +290,7 @@ def build_job(
             include_expired=include_expired,
             now=now,
             read_retry=read_retry,
+            shard=shard_of_archive,
         ),
         profile=profile or None,
         dry_run=dry_run,
@@ -238,65 +309,250 @@ def build_job(
 
 
 def execute(
-    job: BackfillJob, out: Console, err: Console, *, quiet: bool = False, resume_command: str | None = None
+    job: BackfillJob,
+    out: Console,
+    err: Console,
+    *,
+    quiet: bool = False,
+    resume_command: str | None = None,
+    outputs: RunOutputs | None = None,
 ) -> int:
-    """Run a job with progress, signals and summary; returns the exit code. Shared by `run` and `demo`."""
-    hub = Hub()
+    """Run a job with progress, signals, summary, logs and report; returns the exit code.
+
+    Shared by `run` and `demo`.
+    """
     tally = Tally(dry_run=job.dry_run)
-    live = LiveProgress(err, tally) if not quiet and err.is_terminal else None
+    with RunWatch(job, tally, err, outputs or RunOutputs(quiet=quiet)) as watch:
+        code = _execute(job, tally, watch, out, resume_command)
+        watch.finish(code)
+    return code
+
+
+def _execute(
+    job: BackfillJob, tally: Tally, watch: RunWatch, out: Console, resume_command: str | None
+) -> int:
+    hub = Hub()
 
     def on_signal(sig: signal.Signals, first: bool) -> None:
         tally.interrupted_by = tally.interrupted_by or sig.name
         if first:
-            err.print(
-                f"{sig.name}: stopping: no new object is started, writes in flight finish (at most "
-                f"{GRACE_SECONDS:.0f} s). Send it again to stop at once.",
-                markup=False,
-                soft_wrap=True,
+            log.warning(
+                "%s: stopping: no new object is started, writes in flight finish (at most %.0f s). "
+                "Send it again to stop at once.",
+                sig.name,
+                GRACE_SECONDS,
             )
 
     async def main(stop: asyncio.Event) -> None:
-        await run_backfill(job, hub, tally, extra_subscribers=[live] if live else [], stop=stop)
+        await run_backfill(job, hub, tally, extra_subscribers=watch.subscribers, stop=stop)
 
     try:
-        with live if live is not None else contextlib.nullcontext():
+        with watch.displays():
             interruption = asyncio.run(run_interruptible(main, on_signal=on_signal))
     except KeyboardInterrupt:  # before the event loop took over the signals
-        err.print("interrupted before the backfill started; nothing was written.", markup=False)
+        watch.error = "interrupted before the backfill started"
+        log.warning("interrupted before the backfill started; nothing was written.")
         return EXIT_INTERRUPTED
     except PopulatorError as exc:
+        watch.error = str(exc)
         if tally.started_work:
             print_summary(out, tally)
-        _print_error(err, exc)
+        _print_error(None, exc)
         return exc.exit_code
     except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
         if os.environ.get("POPULATOR_DEBUG"):
             raise
         while isinstance(exc, ExceptionGroup):  # the task group's wrapper says nothing useful
             exc = exc.exceptions[0]
-        err.print(
-            f"internal error: {type(exc).__name__}: {exc}. This is a bug in populator; rerun with "
-            "POPULATOR_DEBUG=1 for the traceback and report it.",
-            markup=False,
+        watch.error = f"internal error: {type(exc).__name__}: {exc}"
+        log.error(
+            "%s. This is a bug in populator; rerun with POPULATOR_DEBUG=1 for the traceback and report it.",
+            watch.error,
         )
         return EXIT_INTERNAL
     print_summary(out, tally)
     if interruption.first is not None:
         saved = f"; finished objects are recorded in {tally.checkpoint}" if tally.checkpoint else ""
-        err.print(f"interrupted by {interruption.first.name}{saved}.", markup=False, soft_wrap=True)
-        if resume_command:
-            err.print(f"resume with:\n  {resume_command}", markup=False, soft_wrap=True)
+        resume = f"\nresume with:\n  {resume_command}" if resume_command else ""
+        log.warning("interrupted by %s%s.%s", interruption.first.name, saved, resume)
         return interruption.exit_code
     return EXIT_FAILED_OBJECTS if tally.failures else EXIT_OK
 
 
-def _print_error(err: Console, exc: PopulatorError) -> None:
-    err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+def _print_error(err: Console | None, exc: PopulatorError) -> None:
+    """Through logging once it is set up (JSON with --json-logs), else straight to `err`."""
+    if logs.active() is not None or err is None:
+        log.error("%s", exc)
+    else:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _fail(err: Console, exc: UsageError) -> None:
     _print_error(err, exc)
     raise typer.Exit(exc.exit_code)
+
+
+def _settle(err: Console, work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work`: a mistake a user can fix ends in one paragraph (exit 2), a bug in exit 3."""
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except PopulatorError as exc:
+        _print_error(err, exc)
+        raise typer.Exit(exc.exit_code) from None
+    except Exception as exc:
+        if os.environ.get("POPULATOR_DEBUG"):
+            raise
+        while isinstance(exc, ExceptionGroup):
+            exc = exc.exceptions[0]
+        log.error(
+            "internal error: %s: %s. This is a bug in populator; rerun with POPULATOR_DEBUG=1 for the "
+            "traceback and report it.",
+            type(exc).__name__,
+            exc,
+        )
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+PLAN_EXAMPLES = """
+Examples:
+
+  populator plan s3://acme/enriched/archive/ dynamodb.json iglu_resolver.json --since 2026-06-01
+
+  populator plan ./archive dynamodb.json iglu_resolver.json --max-write-rate 2000 --json
+
+  populator plan s3://acme/enriched/archive/ dynamodb.json iglu_resolver.json --shards 8
+"""
+
+
+@app.command(epilog=PLAN_EXAMPLES)
+def plan(
+    enriched_archive: Annotated[
+        str, typer.Argument(help="s3://bucket/prefix/ (s3n://, s3a:// too) or a local directory.")
+    ],
+    storage_config: Annotated[Path, typer.Argument(help="The amazon_dynamodb_config self-describing JSON.")],
+    resolver_config: Annotated[Path, typer.Argument(help="The Iglu resolver config JSON.")],
+    since: Annotated[str | None, typer.Option(help=f"Only runs at or after this time: {SINCE_HELP}.")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="AWS profile (default: AWS_PROFILE or the default chain).")
+    ] = None,
+    include_expired: Annotated[
+        bool, typer.Option("--include-expired", help="Count items whose 180-day TTL has passed as written.")
+    ] = False,
+    on_demand: Annotated[
+        bool, typer.Option("--on-demand", help="A missing table would be created on demand.")
+    ] = False,
+    max_write_rate: Annotated[
+        float | None,
+        typer.Option("--max-write-rate", min=1.0, help="Plan for at most this many items written a second."),
+    ] = None,
+    write_capacity_percent: Annotated[
+        float,
+        typer.Option(
+            "--write-capacity-percent",
+            min=1.0,
+            max=100.0,
+            help="Plan for this share of a provisioned table's write capacity, as run would use.",
+        ),
+    ] = ThroughputOptions.write_capacity_percent,
+    price_per_million: Annotated[
+        float,
+        typer.Option(
+            "--price-per-million",
+            min=0.0,
+            help="USD per million on-demand write request units (default: us-east-1, standard table "
+            "class, since November 2024: 0.625).",
+        ),
+    ] = 0.625,
+    sample_objects: Annotated[
+        int, typer.Option("--sample-objects", min=1, max=10_000, help="Objects sampled to estimate events.")
+    ] = 8,
+    sample_kib: Annotated[
+        int, typer.Option("--sample-kib", min=1, max=1_048_576, help="KiB read from the start of each one.")
+    ] = 256,
+    shards: Annotated[
+        int | None,
+        typer.Option(min=1, max=10_000, help="Show how objects and bytes fall across this many shards."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show what `run` would do: runs, events, write units, cost and duration. Writes nothing."""
+    from .plan import PlanOptions, make_plan
+    from .plan_view import render_plan
+
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    logs.configure_logging(terminal=err.is_terminal)
+
+    async def work() -> Any:
+        job = build_job(
+            enriched_archive,
+            storage_config,
+            resolver_config,
+            since=since,
+            include_expired=include_expired,
+            on_demand=on_demand,
+            profile=profile,
+            throughput=ThroughputOptions(
+                max_write_rate=max_write_rate, write_capacity_percent=write_capacity_percent
+            ),
+        )
+        options = PlanOptions(sample_objects, sample_kib, price_per_million, shards=shards)
+        return await make_plan(job, options)
+
+    result = _settle(err, work)
+    if json_output:
+        typer.echo(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        render_plan(out, result)
+
+
+VERIFY_EXAMPLES = """
+Examples:
+
+  populator verify s3://acme/enriched/archive/ dynamodb.json iglu_resolver.json --since 2026-06-01
+
+  populator verify ./archive dynamodb.json iglu_resolver.json --sample 100000 --json
+"""
+
+
+@app.command(epilog=VERIFY_EXAMPLES)
+def verify(
+    enriched_archive: Annotated[
+        str, typer.Argument(help="s3://bucket/prefix/ (s3n://, s3a:// too) or a local directory.")
+    ],
+    storage_config: Annotated[Path, typer.Argument(help="The amazon_dynamodb_config self-describing JSON.")],
+    resolver_config: Annotated[Path, typer.Argument(help="The Iglu resolver config JSON.")],
+    since: Annotated[str | None, typer.Option(help=f"Only runs at or after this time: {SINCE_HELP}.")] = None,
+    sample: Annotated[
+        int,
+        typer.Option(min=1, help="Events to check, spread over the selected objects (all when fewer)."),
+    ] = 1000,
+    profile: Annotated[
+        str | None, typer.Option(help="AWS profile (default: AWS_PROFILE or the default chain).")
+    ] = None,
+    seed: Annotated[int, typer.Option(hidden=True, help="Another seed picks another sample.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check that the archive's events are in the table, on a sample read back (exit 1: some missing)."""
+    from .verify import verify as verify_table
+    from .verify_view import render_verification
+
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    logs.configure_logging(terminal=err.is_terminal)
+
+    async def work() -> Any:
+        job = build_job(enriched_archive, storage_config, resolver_config, since=since, profile=profile)
+        return await verify_table(job, sample, seed=seed)
+
+    result = _settle(err, work)
+    if json_output:
+        typer.echo(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        render_verification(out, result)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED_OBJECTS)
 
 
 @app.command(epilog="Example:\n\n  populator demo --events 20000")

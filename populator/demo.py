@@ -128,6 +128,7 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
             resolver = workdir / "iglu_resolver.json"
             storage.write_bytes(orjson.dumps(storage_config_document(DEMO_TABLE, DEMO_REGION)))
             resolver.write_bytes(orjson.dumps(RESOLVER_CONFIG_DOCUMENT))
+            _show_plan(storage, resolver, out)
             out.print(
                 f"$ populator run s3://{DEMO_BUCKET}/{DEMO_PREFIX}/ dynamodb.json iglu_resolver.json "
                 "--on-demand",
@@ -146,6 +147,7 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
             code = execute(job, out, err)
             if code != 0:
                 return code
+            _show_verify(storage, resolver, out)
             return _verify(expected, endpoint, out)
         finally:
             for key, value in saved.items():
@@ -199,3 +201,37 @@ def _verify(expected: ExpectedManifest, endpoint: str, out: Console) -> int:
         soft_wrap=True,
     )
     return 0
+
+
+def _show_plan(storage: Path, resolver: Path, out: Console) -> None:
+    """`populator plan` before the run: what it will do, and that it writes nothing."""
+    import asyncio
+
+    from .cli import build_job
+    from .plan import make_plan
+    from .plan_view import render_plan
+
+    archive = f"s3://{DEMO_BUCKET}/{DEMO_PREFIX}/"
+    out.print(
+        f"$ populator plan {archive} dynamodb.json iglu_resolver.json --on-demand",
+        markup=False,
+        soft_wrap=True,
+    )
+    render_plan(out, asyncio.run(make_plan(build_job(archive, storage, resolver, on_demand=True))))
+
+
+def _show_verify(storage: Path, resolver: Path, out: Console) -> None:
+    """`populator verify` after the run: a sample of the archive's events, read back."""
+    import asyncio
+
+    from .cli import build_job
+    from .verify import verify
+    from .verify_view import render_verification
+
+    archive = f"s3://{DEMO_BUCKET}/{DEMO_PREFIX}/"
+    out.print(
+        f"$ populator verify {archive} dynamodb.json iglu_resolver.json --sample 1000",
+        markup=False,
+        soft_wrap=True,
+    )
+    render_verification(out, asyncio.run(verify(build_job(archive, storage, resolver), 1000)))

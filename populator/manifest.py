@@ -155,10 +155,21 @@ async def _create_table(client: Any, name: str, *, on_demand: bool, capacity: in
     await client.get_waiter("table_exists").wait(
         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
     )
-    await client.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
-    )
+    try:
+        await client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+        )
+    except ClientError as exc:
+        # Not idempotent: "TimeToLive is already enabled" when another process creating the same
+        # table at the same time (a shard of the same backfill) enabled it first.
+        if error_code(exc) != "ValidationException" or not await _ttl_enabled(client, name):
+            raise
     return (await client.describe_table(TableName=name))["Table"]
+
+
+async def _ttl_enabled(client: Any, name: str) -> bool:
+    ttl = (await client.describe_time_to_live(TableName=name)).get("TimeToLiveDescription", {})
+    return ttl.get("AttributeName") == "ttl" and ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
 
 
 class _Writer:

@@ -43,6 +43,7 @@ from .observe import (
     RunsSelected,
 )
 from .reader import CorruptObject, decoded_chunks, file_chunks, iter_lines, s3_chunks
+from .shard import Shard
 from .writes import BATCH_SIZE, WriteFailed, WriteOutcome, aws_error_code, describe_failure
 
 _FATAL_READ_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket"})
@@ -70,6 +71,7 @@ class PipelineOptions:
     include_expired: bool = False
     now: float | None = None  # epoch seconds for TTL decisions; None: the clock at start
     read_retry: ReadRetryPolicy = ReadRetryPolicy()
+    shard: Shard | None = None  # only this shard's objects (--shard K/N)
 
 
 @dataclass(eq=False)
@@ -157,7 +159,7 @@ async def run_pipeline(
         skip,
     )
     if source is None:
-        runs, objects = await list_archive(options.location, options.since, s3)
+        runs, objects = await list_archive(options.location, options.since, s3, options.shard)
         hub.publish(RunsSelected(runs))
     async with asyncio.TaskGroup() as group:
         group.create_task(_produce(stage, objects if source is None else source, announce=source is None))

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+DEFAULT_TABLE_WRITE_QUOTA = 40_000.0  # items/s: DynamoDB's default per-table write throughput quota
 UNKNOWN_CAPACITY_START = 4000.0  # items/s: a new on-demand table's initial write throughput
 SLOW_START_DOUBLING_SECONDS = 0.25
 SLOW_START_EXIT_DECREASE = 0.5
@@ -191,9 +192,11 @@ class AdaptiveRateLimiter:
             self._state.rate = self._clamp(self._state.rate)
 
     def _clamp(self, rate: float) -> float:
+        # Without a ceiling, growth stops at DynamoDB's default per-table write quota: a table
+        # that never pushes back (or a writer that never fills its budget) must not send the
+        # rate to infinity, from where no number of cuts brings it back. --max-write-rate lifts it.
         ceiling = self._state.ceiling
-        if ceiling is not None:
-            rate = min(rate, ceiling)
+        rate = min(rate, ceiling if ceiling is not None else DEFAULT_TABLE_WRITE_QUOTA)
         return max(rate, min(self._floor, ceiling or self._floor))
 
     # ------------------------------------------------------------------ signals

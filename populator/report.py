@@ -1,11 +1,14 @@
-"""The tally of a run: a subscriber that counts everything, and the summary it produces."""
+"""The tally of a run (a subscriber that counts everything) and the JSON report made of it."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from .observe import (
     BytesRead,
@@ -58,6 +61,10 @@ class Tally:
     failures: dict[str, str] = field(default_factory=dict)
     table: str | None = None
     table_created: bool = False
+    # Runs done: every object of the run listed, and each finished, failed or skipped.
+    _listed_by_run: Counter[str] = field(default_factory=Counter, repr=False)
+    _settled_by_run: Counter[str] = field(default_factory=Counter, repr=False)
+    _last_listed_run: str | None = field(default=None, repr=False)
 
     def __call__(self, event: Event) -> None:
         match event:
@@ -81,11 +88,13 @@ class Tally:
                 self.write_rate = state.rate
                 self.write_ceiling = state.ceiling
                 self.rate_cuts = state.throttle_events
-            case ObjectFinished():
+            case ObjectFinished(obj=obj):
                 self.objects_done += 1
+                self._settled_by_run[obj.run] += 1
             case ObjectSkipped(obj=obj):
                 self.objects_skipped += 1
                 self.bytes_skipped += obj.size
+                self._settled_by_run[obj.run] += 1
             case ObjectRestarted():
                 self.object_restarts += 1
                 self.lines_read -= event.lines
@@ -95,10 +104,14 @@ class Tally:
                 self.bad_rows_by_reason.subtract(event.bad)
                 self.bad_rows_by_reason = +self.bad_rows_by_reason
             case ObjectFailedEvent(obj=obj, reason=reason):
+                if obj.key not in self.failures:
+                    self._settled_by_run[obj.run] += 1
                 self.failures[obj.key] = reason
             case ObjectListed(obj=obj):
                 self.objects_total += 1
                 self.bytes_total += obj.size
+                self._listed_by_run[obj.run] += 1
+                self._last_listed_run = obj.run
             case ListingDone():
                 self.listing_done = True
             case RunsSelected(runs=runs):
@@ -113,6 +126,21 @@ class Tally:
         return self.objects_total > 0 or self.runs > 0
 
     @property
+    def runs_done(self) -> int:
+        """Runs whose objects are all listed and each finished, failed or skipped."""
+        # A copy first: progress displays read this from their own thread.
+        return sum(
+            1
+            for run, listed in tuple(self._listed_by_run.items())
+            if self._settled_by_run[run] >= listed and (self.listing_done or run != self._last_listed_run)
+        )
+
+    @property
+    def items_done(self) -> int:
+        """Items acknowledged (written or already present), or planned in a dry run."""
+        return self.items_planned if self.dry_run else self.items_written + self.already_present
+
+    @property
     def bad_rows(self) -> int:
         return sum(self.bad_rows_by_reason.values())
 
@@ -123,8 +151,7 @@ class Tally:
 
     @property
     def items_per_s(self) -> float:
-        items = self.items_planned if self.dry_run else self.items_written + self.already_present
-        return items / self.duration_s if self.duration_s > 0 else 0.0
+        return self.items_done / self.duration_s if self.duration_s > 0 else 0.0
 
     def finish(self) -> None:
         self.finished = time.monotonic()
@@ -136,6 +163,7 @@ class Tally:
             "table": self.table,
             "table_created": self.table_created,
             "runs": self.runs,
+            "runs_done": self.runs_done,
             "objects_total": self.objects_total,
             "objects_done": self.objects_done,
             "objects_skipped": self.objects_skipped,
@@ -162,3 +190,49 @@ class Tally:
             "duration_s": round(self.duration_s, 3),
             "items_per_s": round(self.items_per_s, 1),
         }
+
+
+def exit_status(code: int) -> str:
+    """The exit code in words, for reports."""
+    return {0: "ok", 1: "failed_objects", 2: "error", 3: "internal_error"}.get(
+        code, "interrupted" if code in (130, 143) else "error"
+    )
+
+
+def run_report(
+    tally: Tally,
+    *,
+    exit_code: int,
+    started_at: datetime,
+    finished_at: datetime,
+    job: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The `--report` JSON: what was asked (`job`), how it ended, and every count of the tally.
+
+    Secrets registered with `logs.add_secret` are masked in every string.
+    """
+    from . import __version__
+    from .logs import redact_data
+
+    report: dict[str, Any] = {
+        "populator_version": __version__,
+        "started_at": _iso(started_at),
+        "finished_at": _iso(finished_at),
+        "exit_code": exit_code,
+        "status": exit_status(exit_code),
+        "error": error,
+        **(job or {}),
+    }
+    for key, value in tally.as_dict().items():
+        if value is not None or key not in report:  # the job's table name, even in a dry run
+            report[key] = value
+    return dict(redact_data(report))
+
+
+def report_bytes(report: dict[str, Any]) -> bytes:
+    return orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -88,7 +88,7 @@ async def _list_and_dispatch(
     stop: asyncio.Event,
     skip: Callable[[ArchiveObject], bool] | None,
 ) -> None:
-    runs, objects = await list_archive(job.pipeline.location, job.pipeline.since, s3)
+    runs, objects = await list_archive(job.pipeline.location, job.pipeline.since, s3, job.pipeline.shard)
     hub.publish(RunsSelected(runs))
     collector = asyncio.create_task(pool.collect(hub, stop))
     try:
