@@ -93,6 +93,9 @@ def parse_etl_tstamp(raw: bytes) -> int | None:
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
 
 
+_new_tuple = tuple.__new__
+
+
 def parse_line(line: bytes) -> ManifestItem | BadRowReason:
     """Turn one enriched-event line (without its newline) into a manifest item or a bad-row reason."""
     if len(line) > MAX_LINE_BYTES:
@@ -115,7 +118,8 @@ def parse_line(line: bytes) -> ManifestItem | BadRowReason:
         fingerprint_text = fingerprint.decode("utf-8")
     except UnicodeDecodeError:
         return BadRowReason.ENCODING
-    return ManifestItem(event_id.decode("ascii"), fingerprint_text, etl_time)
+    # tuple.__new__ directly: NamedTuple's generated __new__ is a Python-level call per line.
+    return _new_tuple(ManifestItem, (event_id.decode("ascii"), fingerprint_text, etl_time))
 
 
 class TooLongLine(bytes):
