@@ -79,14 +79,26 @@ def _root(
     """Back-fill the Snowplow event manifest (DynamoDB) from an enriched-event archive."""
 
 
+# The arguments and options that run, plan and verify share, defined once.
+ArchiveArgument = Annotated[
+    str, typer.Argument(help="s3://bucket/prefix/ (s3n://, s3a:// too) or a local directory.")
+]
+StorageConfigArgument = Annotated[
+    Path, typer.Argument(help="The amazon_dynamodb_config self-describing JSON.")
+]
+ResolverConfigArgument = Annotated[Path, typer.Argument(help="The Iglu resolver config JSON.")]
+SinceOption = Annotated[str | None, typer.Option(help=f"Only runs at or after this time: {SINCE_HELP}.")]
+ProfileOption = Annotated[
+    str | None, typer.Option(help="AWS profile (default: AWS_PROFILE or the default chain).")
+]
+
+
 @app.command(epilog=RUN_EXAMPLES)
 def run(
-    enriched_archive: Annotated[
-        str, typer.Argument(help="s3://bucket/prefix/ (s3n://, s3a:// too) or a local directory.")
-    ],
-    storage_config: Annotated[Path, typer.Argument(help="The amazon_dynamodb_config self-describing JSON.")],
-    resolver_config: Annotated[Path, typer.Argument(help="The Iglu resolver config JSON.")],
-    since: Annotated[str | None, typer.Option(help=f"Only runs at or after this time: {SINCE_HELP}.")] = None,
+    enriched_archive: ArchiveArgument,
+    storage_config: StorageConfigArgument,
+    resolver_config: ResolverConfigArgument,
+    since: SinceOption = None,
     concurrency: Annotated[int, typer.Option(min=1, max=1024, help="Objects read in parallel.")] = 32,
     writers: Annotated[int, typer.Option(min=1, max=512, help="DynamoDB write requests in flight.")] = 16,
     dry_run: Annotated[
@@ -105,9 +117,7 @@ def run(
         bool,
         typer.Option("--on-demand", help="Create a missing table PAY_PER_REQUEST instead of 100 WCU/RCU."),
     ] = False,
-    profile: Annotated[
-        str | None, typer.Option(help="AWS profile (default: AWS_PROFILE or the default chain).")
-    ] = None,
+    profile: ProfileOption = None,
     max_attempts: Annotated[
         int, typer.Option(min=1, max=100, help="Attempts per write request before its object is failed.")
     ] = RetryPolicy.attempts,
@@ -428,15 +438,11 @@ Examples:
 
 @app.command(epilog=PLAN_EXAMPLES)
 def plan(
-    enriched_archive: Annotated[
-        str, typer.Argument(help="s3://bucket/prefix/ (s3n://, s3a:// too) or a local directory.")
-    ],
-    storage_config: Annotated[Path, typer.Argument(help="The amazon_dynamodb_config self-describing JSON.")],
-    resolver_config: Annotated[Path, typer.Argument(help="The Iglu resolver config JSON.")],
-    since: Annotated[str | None, typer.Option(help=f"Only runs at or after this time: {SINCE_HELP}.")] = None,
-    profile: Annotated[
-        str | None, typer.Option(help="AWS profile (default: AWS_PROFILE or the default chain).")
-    ] = None,
+    enriched_archive: ArchiveArgument,
+    storage_config: StorageConfigArgument,
+    resolver_config: ResolverConfigArgument,
+    since: SinceOption = None,
+    profile: ProfileOption = None,
     include_expired: Annotated[
         bool, typer.Option("--include-expired", help="Count items whose 180-day TTL has passed as written.")
     ] = False,
@@ -519,19 +525,15 @@ Examples:
 
 @app.command(epilog=VERIFY_EXAMPLES)
 def verify(
-    enriched_archive: Annotated[
-        str, typer.Argument(help="s3://bucket/prefix/ (s3n://, s3a:// too) or a local directory.")
-    ],
-    storage_config: Annotated[Path, typer.Argument(help="The amazon_dynamodb_config self-describing JSON.")],
-    resolver_config: Annotated[Path, typer.Argument(help="The Iglu resolver config JSON.")],
-    since: Annotated[str | None, typer.Option(help=f"Only runs at or after this time: {SINCE_HELP}.")] = None,
+    enriched_archive: ArchiveArgument,
+    storage_config: StorageConfigArgument,
+    resolver_config: ResolverConfigArgument,
+    since: SinceOption = None,
     sample: Annotated[
         int,
         typer.Option(min=1, help="Events to check, spread over the selected objects (all when fewer)."),
     ] = 1000,
-    profile: Annotated[
-        str | None, typer.Option(help="AWS profile (default: AWS_PROFILE or the default chain).")
-    ] = None,
+    profile: ProfileOption = None,
     seed: Annotated[int, typer.Option(hidden=True, help="Another seed picks another sample.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
