@@ -30,6 +30,22 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
+def start_writing(args: list[str], env: dict[str, str], proxy) -> subprocess.Popen[str]:
+    """Start `populator run` and return once its first items reached the table."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "populator", "run", *args, "--on-demand"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while proxy.items_stored == 0:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+    return process
+
+
 def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -91,17 +107,7 @@ def test_a_killed_worker_fails_only_its_objects_and_a_rerun_completes(
     env = dict(aws.env, AWS_ENDPOINT_URL_DYNAMODB=dynamo_proxy.url)
     dynamo_proxy.limit_capacity(1500)  # slow enough that the workers are busy when one is killed
     args = [str(root), str(storage), str(resolver), "--processes", "2", "--concurrency", "2"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "populator", "run", *args, "--on-demand"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while dynamo_proxy.items_stored == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    process = start_writing(args, env, dynamo_proxy)
     workers = children(process.pid)
     assert len(workers) >= 2
     os.kill(workers[0], signal.SIGKILL)
@@ -145,17 +151,7 @@ def test_sigint_stops_every_worker_and_the_resume_completes(aws, dynamo_proxy, u
     env = dict(aws.env, AWS_ENDPOINT_URL_DYNAMODB=dynamo_proxy.url)
     dynamo_proxy.limit_capacity(1500)
     args = [str(root), str(storage), str(resolver), "--processes", "2", "--concurrency", "2"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "populator", "run", *args, "--on-demand"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while dynamo_proxy.items_stored == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    process = start_writing(args, env, dynamo_proxy)
     workers = children(process.pid)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
