@@ -19,9 +19,9 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from .config import AwsKeys, AwsSettings, identity_hint  # noqa: F401 - re-exported
+from .config import AwsSettings
 from .errors import AwsAccessError, UsageError
-from .writes import aws_error_code as error_code
+from .writes import aws_error_code
 
 DEFAULT_S3_REGION = "us-east-1"
 OPERATION_PERMISSIONS = {
@@ -102,7 +102,7 @@ def translate(exc: BaseException, *, action: str, permission: str, identity: str
     if isinstance(exc, NoRegionError):
         return UsageError(f"No AWS region is configured for {action}. Set AWS_REGION or pass --profile.")
     if isinstance(exc, ClientError):
-        code = error_code(exc)
+        code = aws_error_code(exc)
         if code in _ACCESS_CODES:
             # The refused call says exactly which permission is missing.
             permission = OPERATION_PERMISSIONS.get(exc.operation_name, permission)

@@ -372,13 +372,7 @@ def _execute(
     except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
         if os.environ.get("POPULATOR_DEBUG"):
             raise
-        while isinstance(exc, ExceptionGroup):  # the task group's wrapper says nothing useful
-            exc = exc.exceptions[0]
-        watch.error = f"internal error: {type(exc).__name__}: {exc}"
-        log.error(
-            "%s. This is a bug in populator; rerun with POPULATOR_DEBUG=1 for the traceback and report it.",
-            watch.error,
-        )
+        watch.error = _log_bug(exc)
         return EXIT_INTERNAL
     print_summary(out, tally)
     if interruption.first is not None:
@@ -414,15 +408,35 @@ def _settle(err: Console, work: Callable[[], Awaitable[T]]) -> T:
     except Exception as exc:
         if os.environ.get("POPULATOR_DEBUG"):
             raise
-        while isinstance(exc, ExceptionGroup):
-            exc = exc.exceptions[0]
-        log.error(
-            "internal error: %s: %s. This is a bug in populator; rerun with POPULATOR_DEBUG=1 for the "
-            "traceback and report it.",
-            type(exc).__name__,
-            exc,
-        )
+        _log_bug(exc)
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _log_bug(exc: BaseException) -> str:
+    """Say plainly that an unexpected error is a bug (the traceback only with POPULATOR_DEBUG)."""
+    while isinstance(exc, BaseExceptionGroup):  # the task group's wrapper says nothing useful
+        exc = exc.exceptions[0]
+    message = f"internal error: {type(exc).__name__}: {exc}"
+    log.error(
+        "%s. This is a bug in populator; rerun with POPULATOR_DEBUG=1 for the traceback and report it.",
+        message,
+    )
+    return message
+
+
+def _settle_and_show(
+    work: Callable[[], Awaitable[T]], render: Callable[[Console, T], None], as_json: bool
+) -> T:
+    """`plan` and `verify`: run `work`, then print its result rendered, or as JSON."""
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    logs.configure_logging(terminal=err.is_terminal)
+    result = _settle(err, work)
+    if as_json:
+        typer.echo(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())  # type: ignore[attr-defined]
+    else:
+        render(out, result)
+    return result
 
 
 PLAN_EXAMPLES = """
@@ -487,10 +501,6 @@ def plan(
     from .plan import PlanOptions, make_plan
     from .plan_view import render_plan
 
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
-    logs.configure_logging(terminal=err.is_terminal)
-
     async def work() -> Any:
         job = build_job(
             enriched_archive,
@@ -507,11 +517,7 @@ def plan(
         options = PlanOptions(sample_objects, sample_kib, price_per_million, shards=shards)
         return await make_plan(job, options)
 
-    result = _settle(err, work)
-    if json_output:
-        typer.echo(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())
-    else:
-        render_plan(out, result)
+    _settle_and_show(work, render_plan, json_output)
 
 
 VERIFY_EXAMPLES = """
@@ -541,19 +547,11 @@ def verify(
     from .verify import verify as verify_table
     from .verify_view import render_verification
 
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
-    logs.configure_logging(terminal=err.is_terminal)
-
     async def work() -> Any:
         job = build_job(enriched_archive, storage_config, resolver_config, since=since, profile=profile)
         return await verify_table(job, sample, seed=seed)
 
-    result = _settle(err, work)
-    if json_output:
-        typer.echo(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())
-    else:
-        render_verification(out, result)
+    result = _settle_and_show(work, render_verification, json_output)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED_OBJECTS)
 
 

@@ -17,7 +17,6 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from .aws import error_code
 from .errors import TableSchemaError
 from .events import ManifestItem
 from .ratelimit import AdaptiveRateLimiter
@@ -27,6 +26,7 @@ from .writes import (
     TableInfo,
     WriteFailed,
     WriteOutcome,
+    aws_error_code,
     describe_failure,
 )
 
@@ -62,7 +62,7 @@ def wire_item(item: ManifestItem) -> dict[str, Any]:
 
 def is_throttle(exc: BaseException) -> bool:
     return isinstance(exc, _Unprocessed) or (
-        isinstance(exc, ClientError) and error_code(exc) in THROTTLE_CODES
+        isinstance(exc, ClientError) and aws_error_code(exc) in THROTTLE_CODES
     )
 
 
@@ -73,7 +73,7 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return error_code(exc) in _RETRYABLE_CODES or status >= 500
+        return aws_error_code(exc) in _RETRYABLE_CODES or status >= 500
     return False
 
 
@@ -100,7 +100,7 @@ async def ensure_table(
     try:
         table = (await client.describe_table(TableName=name))["Table"]
     except ClientError as exc:
-        if error_code(exc) != "ResourceNotFoundException":
+        if aws_error_code(exc) != "ResourceNotFoundException":
             raise
         table = await _create_table(client, name, on_demand=on_demand, capacity=capacity)
         created = True
@@ -150,7 +150,7 @@ async def _create_table(client: Any, name: str, *, on_demand: bool, capacity: in
             **billing,
         )
     except ClientError as exc:
-        if error_code(exc) != "ResourceInUseException":  # created meanwhile by someone else
+        if aws_error_code(exc) != "ResourceInUseException":  # created meanwhile by someone else
             raise
     await client.get_waiter("table_exists").wait(
         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
@@ -162,7 +162,7 @@ async def _create_table(client: Any, name: str, *, on_demand: bool, capacity: in
     except ClientError as exc:
         # Not idempotent: "TimeToLive is already enabled" when another process creating the same
         # table at the same time (a shard of the same backfill) enabled it first.
-        if error_code(exc) != "ValidationException" or not await _ttl_enabled(client, name):
+        if aws_error_code(exc) != "ValidationException" or not await _ttl_enabled(client, name):
             raise
     return (await client.describe_table(TableName=name))["Table"]
 
@@ -277,7 +277,7 @@ class ConditionalWriter(_Writer):
                 try:
                     await self._call("PutItem", params, 1)
                 except ClientError as exc:
-                    if error_code(exc) == "ConditionalCheckFailedException":
+                    if aws_error_code(exc) == "ConditionalCheckFailedException":
                         self._succeeded()
                         return False
                     raise
@@ -287,7 +287,7 @@ class ConditionalWriter(_Writer):
 
 def _is_fatal(exc: ClientError) -> bool:
     """Errors that no object can get past (permissions, a deleted table): stop the whole run."""
-    return error_code(exc) in {
+    return aws_error_code(exc) in {
         "AccessDeniedException",
         "UnrecognizedClientException",
         "InvalidSignatureException",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from populator.iglu import BUNDLED_REGISTRY_PATH
 from populator.manifest import RetryPolicy
 from populator.observe import Hub
 from populator.report import Tally
+from populator.sample import enriched_line
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 STORAGE_2_0_0 = "iglu:com.snowplowanalytics.snowplow.storage/amazon_dynamodb_config/jsonschema/2-0-0"
@@ -87,3 +89,20 @@ def table_items(dynamodb: Any, table: str) -> dict[tuple[str, str], dict[str, in
                 "ttl": int(item["ttl"]["N"]),
             }
     return found
+
+
+def event_line(n: int, etl: str = "2026-11-20 10:05:00.000") -> str:
+    """A valid enriched line whose key the test knows: `event_key(n)`."""
+    event_id, fingerprint = event_key(n)
+    return enriched_line(random.Random(n), event_id=event_id, etl_tstamp=etl, fingerprint=fingerprint)
+
+
+def event_key(n: int) -> tuple[str, str]:
+    return f"00000000-0000-4000-8000-{n:012d}", f"fp{n}"
+
+
+def create_table(work_dir: Path, storage: Path, resolver: Path) -> None:
+    """Have populator create the job's table (a run over an empty archive), before faults are set."""
+    empty = work_dir / "empty-archive"
+    empty.mkdir(exist_ok=True)
+    run_job(str(empty), storage, resolver)

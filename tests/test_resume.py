@@ -14,8 +14,8 @@ import time
 import orjson
 
 from populator.manifest import RetryPolicy
-from populator.sample import SampleSpec, enriched_line, write_archive
-from tests.backfill_helpers import NOW, run_job, table_items, write_configs
+from populator.sample import SampleSpec, write_archive
+from tests.backfill_helpers import NOW, create_table, event_line, run_job, table_items, write_configs
 
 MANY_SMALL_PARTS = SampleSpec(
     runs=3, parts_per_run=8, events_per_part=250, now=NOW, formats=("gz", "plain", "multimember")
@@ -143,17 +143,13 @@ def test_sigterm_exits_143(aws, dynamo_proxy, unique_name, tmp_path):
     assert "interrupted by SIGTERM" in err
 
 
-def line_for(n: int, etl: str = "2026-11-20 10:05:00.000") -> str:
-    return enriched_line(
-        random.Random(n), event_id=f"00000000-0000-4000-8000-{n:012d}", etl_tstamp=etl, fingerprint=f"fp{n}"
-    )
-
-
 def test_an_8_mb_line_is_one_bad_row_and_the_lines_after_it_are_written(aws, unique_name, tmp_path):
     run_dir = tmp_path / "archive" / "run=2026-11-20-10-00-00"
     run_dir.mkdir(parents=True)
     lines = (
-        [line_for(i) for i in range(20)] + ["x" * (8 * 1024 * 1024)] + [line_for(i) for i in range(20, 45)]
+        [event_line(i) for i in range(20)]
+        + ["x" * (8 * 1024 * 1024)]
+        + [event_line(i) for i in range(20, 45)]
     )
     (run_dir / "part-00000.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), 1))
     storage, resolver = write_configs(tmp_path, unique_name)
@@ -210,7 +206,7 @@ def test_a_table_that_throttles_loses_nothing(aws, dynamo_proxy, monkeypatch, un
     expected = write_archive(root, SampleSpec(runs=1, parts_per_run=3, events_per_part=400, now=NOW))
     storage, resolver = write_configs(tmp_path, unique_name)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo_proxy.url)
-    run_job(str(tmp_path / "nothing"), storage, resolver) if (tmp_path / "nothing").mkdir() is None else None
+    create_table(tmp_path, storage, resolver)
     dynamo_proxy.limit_capacity(600)  # items per second, about a second's worth of burst
 
     tally = run_job(
