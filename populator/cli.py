@@ -26,6 +26,7 @@ from .archive import SINCE_HELP, parse_location, parse_since
 from .backfill import BackfillJob, run_backfill
 from .checkpoint import default_path
 from .config import load_resolver_config, load_storage_config
+from .cores import usable_cores
 from .errors import PopulatorError, UsageError
 from .interrupts import GRACE_SECONDS, run_interruptible
 from .observe import Hub
@@ -163,8 +164,13 @@ def run(
     ] = None,
     processes: Annotated[
         int,
-        typer.Option(min=1, max=256, help="Worker processes, each with its own event loop (default: cores)."),
-    ] = max(os.cpu_count() or 1, 1),
+        typer.Option(
+            min=1,
+            max=256,
+            help="Worker processes, each with its own event loop (default: the CPUs this process may use, "
+            "counting a container's CPU limit).",
+        ),
+    ] = usable_cores(),
     read_attempts: Annotated[
         int, typer.Option(min=1, max=100, help="Reads of an object (from its start) before it is failed.")
     ] = ReadRetryPolicy.attempts,
@@ -211,8 +217,8 @@ def run(
     ] = None,
 ) -> None:
     """Back-fill the manifest table from the archive (idempotent; safe to run again)."""
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False, emoji=False)
+    err = Console(stderr=True, highlight=False, emoji=False)
     logs.configure_logging(level=log_level, json_logs=json_logs, quiet=quiet, terminal=err.is_terminal)
     try:
         outputs = run_outputs(
@@ -428,8 +434,8 @@ def _settle_and_show(
     work: Callable[[], Awaitable[T]], render: Callable[[Console, T], None], as_json: bool
 ) -> T:
     """`plan` and `verify`: run `work`, then print its result rendered, or as JSON."""
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False, emoji=False)
+    err = Console(stderr=True, highlight=False, emoji=False)
     logs.configure_logging(terminal=err.is_terminal)
     result = _settle(err, work)
     if as_json:
@@ -563,6 +569,16 @@ def demo(
     """Generate a sample archive, start moto (S3 + DynamoDB) on loopback, and back-fill it."""
     from .demo import run_demo
 
+    try:
+        import moto.server  # noqa: F401  (the `demo` extra; a plain install lacks it)
+    except ImportError:
+        Console(stderr=True, highlight=False, emoji=False).print(
+            "error: `populator demo` runs an embedded moto server, and moto is not installed "
+            "here. Install it with: pip install 'populator[demo]'",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_USAGE) from None
     raise typer.Exit(run_demo(events=events, keep=keep))
 
 

@@ -91,8 +91,8 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
 
     from .cli import build_job, execute
 
-    out = console or Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    out = console or Console(highlight=False, emoji=False)
+    err = Console(stderr=True, highlight=False, emoji=False)
     workdir = Path(tempfile.mkdtemp(prefix="populator-demo-"))
     archive = keep or workdir / "archive"
     try:

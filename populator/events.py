@@ -97,8 +97,9 @@ _new_tuple = tuple.__new__
 
 
 def parse_line(line: bytes) -> ManifestItem | BadRowReason:
-    """Turn one enriched-event line (without its newline) into a manifest item or a bad-row reason."""
-    if len(line) > MAX_LINE_BYTES:
+    """Turn one enriched-event line, with or without its newline, into a manifest item or a
+    bad-row reason. (The newline sits in the last field, true_tstamp, which is not read.)"""
+    if len(line) > MAX_LINE_BYTES and len(line.removesuffix(b"\n")) > MAX_LINE_BYTES:
         return BadRowReason.LINE_TOO_LONG
     if line.count(b"\t") != _TABS:
         return BadRowReason.FIELD_COUNT
@@ -147,8 +148,8 @@ class Triage(NamedTuple):
 
 
 def triage(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
-    """Parse a block of lines. Items whose etlTime is before `expiry_cutoff` (their TTL has
-    passed) are counted, not kept; None keeps them all.
+    """Parse a block of lines, each with or without its newline. Items whose etlTime is before
+    `expiry_cutoff` (their TTL has passed) are counted, not kept; None keeps them all.
 
     The hottest loop of the tool: locals only, one type check per outcome.
     """
@@ -161,7 +162,7 @@ def triage(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
     too_long = TooLongLine
     cutoff = expiry_cutoff if expiry_cutoff is not None else -1
     for offset, line in enumerate(lines):
-        if not line:
+        if not line or line == b"\n":
             blank += 1
             continue
         if type(line) is too_long:
@@ -174,5 +175,5 @@ def triage(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
             else:
                 keep(parsed)  # type: ignore[arg-type]
         else:
-            bad.append(BadLine(offset, parsed, line[:KEPT_PREFIX]))  # type: ignore[arg-type]
+            bad.append(BadLine(offset, parsed, line[:KEPT_PREFIX].removesuffix(b"\n")))  # type: ignore[arg-type]
     return Triage(items, blank, expired, bad)

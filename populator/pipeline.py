@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from .archive import ArchiveLocation, ArchiveObject, list_archive
+from .batching import BatchCutter
 from .events import TTL_SECONDS, ManifestItem, triage
 from .observe import (
     BadRowFound,
@@ -44,7 +45,7 @@ from .observe import (
 )
 from .reader import CorruptObject, decoded_chunks, file_chunks, iter_lines, s3_chunks
 from .shard import Shard
-from .writes import BATCH_SIZE, WriteFailed, WriteOutcome, aws_error_code, describe_failure
+from .writes import WriteFailed, WriteOutcome, aws_error_code, describe_failure
 
 _FATAL_READ_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket"})
 
@@ -263,7 +264,7 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
     hub = stage.hub
     # ttl < now  <=>  etlTime < now - TTL; etlTime is whole seconds, so compare with the ceiling.
     cutoff = None if stage.options.include_expired else math.ceil(stage.now) - TTL_SECONDS
-    batch: dict[tuple[str, str], ManifestItem] = {}
+    cutter = BatchCutter()
     chunks = decoded_chunks(_counted(stage, obj, _raw_chunks(stage, obj)))
     async for block in iter_lines(chunks):
         if state.failure is not None:
@@ -272,20 +273,9 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
             state.abandoned = True
             return
         sorted_out = triage(block.lines, cutoff)
-        merged = 0
-        for item in sorted_out.items:
-            key = (item.event_id, item.fingerprint)
-            known = batch.get(key)
-            if known is not None:
-                # DynamoDB refuses a request holding one key twice; keep the first shredding.
-                merged += 1
-                if item.etl_time < known.etl_time:
-                    batch[key] = item
-                continue
-            batch[key] = item
-            if len(batch) == BATCH_SIZE:
-                await _submit(stage, state, list(batch.values()))
-                batch = {}
+        requests, merged = cutter.feed(sorted_out.items)
+        for request in requests:
+            await _submit(stage, state, request)
         bad: Counter[str] = Counter()
         for line in sorted_out.bad:
             bad[line.reason.value] += 1
@@ -298,8 +288,8 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
         if bad:
             state.bad.update(bad)
         hub.publish(LinesParsed(obj, count, sorted_out.blank, bad, sorted_out.expired, merged))
-    if batch:
-        await _submit(stage, state, list(batch.values()))
+    if rest := cutter.flush():
+        await _submit(stage, state, rest)
 
 
 async def _submit(stage: _Stage, state: _ObjectState, items: list[ManifestItem]) -> None:

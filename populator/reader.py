@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 import aiofiles
@@ -32,7 +33,8 @@ class CorruptObject(Exception):
 class LineBlock:
     """Consecutive lines of an object, starting at line number `first` (1-based).
 
-    A line is its bytes without the newline, or a `TooLongLine` (only its head is kept) when
+    A line is its bytes with its newline (the last line of an object may have none), or a
+    `TooLongLine` (only its head is kept) when
     it was longer than the limit. Blocks rather than single lines keep per-line overhead low.
     """
 
@@ -119,10 +121,20 @@ async def decoded_chunks(raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         gzip.close()
 
 
+def _tidy(lines: list[bytes], max_line: int) -> None:
+    """Stand-ins for too-long lines, and CR LF endings dropped, in place."""
+    for index, line in enumerate(lines):
+        if len(line) > max_line and len(line.removesuffix(b"\n")) > max_line:
+            lines[index] = TooLongLine(line[:KEPT_PREFIX])
+        elif line.endswith(b"\r\n"):
+            lines[index] = line[:-2]
+
+
 async def iter_lines(
     chunks: AsyncIterator[bytes], max_line: int = MAX_LINE_BYTES
 ) -> AsyncIterator[LineBlock]:
-    """Plain bytes → blocks of lines. A trailing `\\r` is dropped; the last line needs no newline."""
+    """Plain bytes → blocks of lines, each with its `\n` (a `\r\n` is dropped whole); the
+    last line needs no newline."""
     number = 1  # number of the next line to come out
     pending = b""
     skipping = False  # inside a too-long line, dropping bytes until its newline
@@ -134,13 +146,16 @@ async def iter_lines(
             skipping = False
             chunk = chunk[cut + 1 :]
         data = pending + chunk if pending else chunk
-        lines = data.split(b"\n")
-        pending = lines.pop()
-        for index, line in enumerate(lines):
-            if len(line) > max_line:
-                lines[index] = TooLongLine(line[:KEPT_PREFIX])
-            elif line.endswith(b"\r"):
-                lines[index] = line[:-1]
+        if not data:
+            continue
+        # readlines finds newlines with memchr; bytes.split(b"\n") tests byte by byte and
+        # costs 7k more instructions a line (callgrind, 1.4 KB lines).
+        lines = BytesIO(data).readlines()
+        pending = b"" if lines[-1].endswith(b"\n") else lines.pop()
+        # Two scans of the whole chunk in C spare a Python step per line when, as nearly
+        # always, no line is too long and none ends in CR.
+        if len(data) > max_line or b"\r" in data:
+            _tidy(lines, max_line)
         if len(pending) > max_line:
             lines.append(TooLongLine(pending[:KEPT_PREFIX]))
             pending = b""
@@ -149,4 +164,4 @@ async def iter_lines(
             yield LineBlock(number, lines)
             number += len(lines)
     if pending:
-        yield LineBlock(number, [pending[:-1] if pending.endswith(b"\r") else pending])
+        yield LineBlock(number, [pending.removesuffix(b"\r")])

@@ -212,7 +212,7 @@ async def _read_object(
     )
     async for block in iter_lines(decoded_chunks(raw)):
         for offset, line in enumerate(block.lines):
-            if not line:
+            if not line or line == b"\n":
                 continue
             parsed = parse_line(line)
             if not isinstance(parsed, ManifestItem):

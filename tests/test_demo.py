@@ -20,3 +20,21 @@ def test_demo_backfills_and_verifies_its_own_archive(tmp_path):
     assert "verify: the table holds exactly the" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / ".populator").exists()  # the demo leaves nothing in the working directory
+
+
+def test_demo_without_moto_says_which_extra_to_install(tmp_path):
+    # A `moto` package that cannot be imported stands in for an install without the extra.
+    (tmp_path / "shim" / "moto").mkdir(parents=True)
+    (tmp_path / "shim" / "moto" / "__init__.py").write_text("raise ImportError('no moto here')\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(tmp_path / "shim")}
+    result = subprocess.run(
+        [sys.executable, "-m", "populator", "demo"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "pip install 'populator[demo]'" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr

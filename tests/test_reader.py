@@ -25,10 +25,14 @@ async def read_lines(
     async for block in iter_lines(decoded_chunks(chunked(data, chunk)), max_line=max_line):
         assert isinstance(block, LineBlock)
         out.extend(
-            (block.first + i, None if isinstance(line, TooLongLine) else line)
+            (block.first + i, None if isinstance(line, TooLongLine) else line.removesuffix(b"\n"))
             for i, line in enumerate(block.lines)
         )
     return out
+
+
+async def raw_lines(data: bytes, chunk: int) -> list[bytes]:
+    return [line async for block in iter_lines(chunked(data, chunk)) for line in block.lines]
 
 
 TEXT = b"alpha\nbeta\n\ngamma\n"
@@ -41,6 +45,11 @@ async def test_plain_text_lines_with_numbers(chunk):
 
 async def test_last_line_without_newline_and_crlf():
     assert await read_lines(b"a\r\nb") == [(1, b"a"), (2, b"b")]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1 << 20])
+async def test_lines_keep_their_newline_and_lose_a_crlf_whole(chunk):
+    assert await raw_lines(b"a\n\nb\r\nc\r", chunk) == [b"a\n", b"\n", b"b", b"c"]
 
 
 @pytest.mark.parametrize("chunk", [1, 5, 64, 1 << 20])

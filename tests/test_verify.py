@@ -58,6 +58,10 @@ def test_after_a_full_run_every_event_is_found(aws, unique_name, tmp_path, archi
     assert report["missing"] == 0 and report["coverage_percent"] == 100.0
     assert report["expired_not_checked"] > 0
     assert report["objects_read"] == report["objects_selected"] == len(expected.objects)
+    # Blank lines are neither events nor bad rows.
+    assert expected.blank_lines > 0
+    assert report["bad_rows"] == sum(expected.bad_rows.values())
+    assert report["events_seen"] == expected.good_lines
 
 
 def test_verify_finds_items_deleted_after_a_run(aws, unique_name, tmp_path, archive):
