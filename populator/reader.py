@@ -145,16 +145,19 @@ async def iter_lines(
                 continue
             skipping = False
             chunk = chunk[cut + 1 :]
-        data = pending + chunk if pending else chunk
-        if not data:
+        if not chunk:
             continue
         # readlines finds newlines with memchr; bytes.split(b"\n") tests byte by byte and
         # costs 7k more instructions a line (callgrind, 1.4 KB lines).
-        lines = BytesIO(data).readlines()
+        lines = BytesIO(chunk).readlines()
+        if pending:  # joined to its rest alone: joining whole chunks copied every byte once more
+            lines[0] = pending + lines[0]
+        size = len(pending) + len(chunk)
+        crs = b"\r" in chunk or b"\r" in pending
         pending = b"" if lines[-1].endswith(b"\n") else lines.pop()
         # Two scans of the whole chunk in C spare a Python step per line when, as nearly
         # always, no line is too long and none ends in CR.
-        if len(data) > max_line or b"\r" in data:
+        if size > max_line or crs:
             _tidy(lines, max_line)
         if len(pending) > max_line:
             lines.append(TooLongLine(pending[:KEPT_PREFIX]))
