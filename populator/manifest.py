@@ -206,19 +206,19 @@ class _Writer:
             response = await self._transport.call(operation, params)
         except Exception as exc:
             if is_throttle(exc):
-                self._throttled()
+                self._throttled(0, items)
             raise
         return response
 
-    def _throttled(self) -> None:
+    def _throttled(self, admitted: int, offered: int) -> None:
         if self._limiter is not None:
-            self._limiter.on_throttle()
+            self._limiter.on_throttle(admitted, offered)
         if self._on_throttle is not None:
             self._on_throttle()
 
-    def _succeeded(self) -> None:
+    def _succeeded(self, items: int) -> None:
         if self._limiter is not None:
-            self._limiter.on_success()
+            self._limiter.on_success(items)
 
 
 class BatchWriter(_Writer):
@@ -232,11 +232,12 @@ class BatchWriter(_Writer):
                 with attempt:
                     params = {"RequestItems": {self._table: pending}}
                     response = await self._call("BatchWriteItem", params, len(pending))
+                    sent = len(pending)
                     pending = response.get("UnprocessedItems", {}).get(self._table, [])
                     if pending:
-                        self._throttled()
+                        self._throttled(sent - len(pending), sent)
                         raise _Unprocessed(len(pending))
-                    self._succeeded()
+                    self._succeeded(sent)
         except Exception as exc:
             if isinstance(exc, ClientError) and not is_retryable(exc) and _is_fatal(exc):
                 raise
@@ -278,10 +279,10 @@ class ConditionalWriter(_Writer):
                     await self._call("PutItem", params, 1)
                 except ClientError as exc:
                     if aws_error_code(exc) == "ConditionalCheckFailedException":
-                        self._succeeded()
+                        self._succeeded(1)
                         return False
                     raise
-                self._succeeded()
+                self._succeeded(1)
         return True
 
 

@@ -12,8 +12,9 @@ into one rate for the whole process:
   instead, so capacity given back (auto-scaling, the shredder going quiet) is found again
   within seconds, not minutes;
 - on a throttle it is cut multiplicatively (halved when leaving slow start, which overshoots
-  by up to 2x), at most once per `cooldown` (every request in flight tends to be throttled at
-  once; that is one congestion event, not twenty);
+  by up to 2x), and further, to just under the share of our items the table took since the
+  last cut, when that is lower; at most once per `cooldown` (every request in flight
+  tends to be throttled at once; that is one congestion event, not twenty);
 - it never exceeds `ceiling` (`--max-write-rate`, or a share of provisioned capacity) and
   never drops below `floor`;
 - writers `acquire(n)` tokens from a bucket refilled at the current rate before each request,
@@ -35,6 +36,8 @@ UNKNOWN_CAPACITY_START = 4000.0  # items/s: a new on-demand table's initial writ
 SLOW_START_DOUBLING_SECONDS = 0.25
 SLOW_START_EXIT_DECREASE = 0.5
 PROBE_GROWTH = 1.1  # per second, once no throttle has been seen for a while
+DELIVERY_MARGIN = 0.95  # a cut goes to this share of the rate the table took
+MAX_CUT = 0.25  # a cut never goes below this share of the rate it cuts
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class ControllerState:
         self.last_growth = 0.0
         self.cuts = 0
         self.throttled = 0
+        self.offered = 0.0  # items sent since the last cut
+        self.admitted = 0.0  # of those, items the table took
 
     def lock(self) -> contextlib.AbstractContextManager[object]:
         return contextlib.nullcontext()
@@ -75,6 +80,8 @@ _FIELDS = (
     "last_growth",
     "cuts",
     "throttled",
+    "offered",
+    "admitted",
 )
 
 
@@ -201,11 +208,13 @@ class AdaptiveRateLimiter:
 
     # ------------------------------------------------------------------ signals
 
-    def on_success(self) -> None:
-        """A request went through without any throttle signal: grow with elapsed time."""
+    def on_success(self, items: int = 0) -> None:
+        """A request of `items` went through without any throttle signal: grow with elapsed time."""
         now = self._clock()
         with self._state.lock():
             state = self._state
+            state.offered += items
+            state.admitted += items
             elapsed = now - state.last_growth
             if elapsed <= 0:
                 return
@@ -219,20 +228,33 @@ class AdaptiveRateLimiter:
                 grown = rate + self._increase_share * state.rate_at_last_cut * elapsed
             state.rate = self._clamp(grown)
 
-    def on_throttle(self) -> bool:
-        """A request met a throttle signal. Returns True when this cut the rate."""
+    def on_throttle(self, admitted: int = 0, offered: int = 0) -> bool:
+        """A request of `offered` items met a throttle signal; `admitted` of them got in.
+        Returns True when this cut the rate."""
         now = self._clock()
         with self._state.lock():
             state = self._state
             state.throttled += 1
+            state.offered += offered
+            state.admitted += admitted
             if now - state.last_cut < self._cooldown:
                 return False
+            decrease = SLOW_START_EXIT_DECREASE if state.slow_start else self._decrease
+            cut = state.rate * decrease
+            if state.offered > 0:
+                # The share of what we sent that the table took since the last cut says what it
+                # takes now. A table with a deep burst bucket hides an overshoot until the bucket
+                # is empty, and by then slow start has doubled several times; a fixed-share cut
+                # alone walks down over many throttled quarter-seconds (measured: 55 throttled
+                # requests a cut). Never more than 4x at once: one window can be unlucky.
+                taken = state.rate * state.admitted / state.offered
+                cut = min(cut, max(DELIVERY_MARGIN * taken, MAX_CUT * state.rate))
             state.last_cut = now
             state.last_growth = now
-            decrease = SLOW_START_EXIT_DECREASE if state.slow_start else self._decrease
             state.slow_start = False
             state.rate_at_last_cut = state.rate
-            state.rate = self._clamp(state.rate * decrease)
+            state.rate = self._clamp(cut)
+            state.offered = state.admitted = 0.0
             state.cuts += 1
             return True
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from populator.ratelimit import AdaptiveRateLimiter
 
 
@@ -34,13 +36,13 @@ def simulate(limiter: AdaptiveRateLimiter, clock: Clock, capacity, seconds: floa
         requests += 1
         if offered <= tokens:
             tokens -= offered
-            limiter.on_success()
+            limiter.on_success(round(offered))
             got = offered
         else:
             got = tokens
             tokens = 0.0
             throttled += 1
-            limiter.on_throttle()
+            limiter.on_throttle(round(got), round(offered))
         if t >= seconds / 2:
             admitted_late += got
         t += step
@@ -122,3 +124,29 @@ def test_without_a_ceiling_growth_stops_at_the_default_table_quota():
     assert limiter.rate == DEFAULT_TABLE_WRITE_QUOTA
     limiter.on_throttle()
     assert limiter.rate < DEFAULT_TABLE_WRITE_QUOTA  # and a throttle still slows it down
+
+
+def test_slow_start_overshoot_hidden_by_a_deep_bucket_is_undone_in_few_cuts():
+    # A table with a second of burst capacity lets slow start double several times before the
+    # first throttle; cutting to what the table actually took since the last cut brings the
+    # rate under capacity at once, instead of a quarter-second of throttles per 20% cut.
+    clock = Clock()
+    limiter = AdaptiveRateLimiter(clock=clock)
+    rate, throttled_share = simulate(limiter, clock, lambda t: 5000.0, seconds=10)
+    assert throttled_share <= 0.05
+    assert rate >= 0.85 * 5000
+    assert limiter.throttle_events <= 4
+
+
+def test_a_cut_goes_under_the_share_the_table_took():
+    clock = Clock()
+    limiter = AdaptiveRateLimiter(initial=10_000.0, clock=clock)
+    limiter.on_throttle()  # leaves slow start, nothing known about what got in: halved
+    assert limiter.rate == 5000.0
+    limiter.on_success(300)  # at the same instant: no growth to account for
+    clock.now += 1.0
+    assert limiter.on_throttle(0, 700)  # the table took 30% of what we sent
+    assert limiter.rate == pytest.approx(0.95 * 0.3 * 5000)
+    clock.now += 1.0
+    limiter.on_throttle(0, 500)  # nothing got in at all: at most a 4x cut in one step
+    assert limiter.rate == pytest.approx(0.25 * 0.95 * 0.3 * 5000)
