@@ -162,8 +162,9 @@ def end_to_end(bench: Bench, null: Endpoint) -> list[Row]:
 
 
 def design_choices(bench: Bench, null: Endpoint) -> list[Row]:
-    """The measurements behind four design choices (no targets): the signed write path over
-    botocore's, worker processes, isal over zlib for inflating gzip, and our SigV4 signer."""
+    """The measurements behind design choices (no targets): the signed write path over
+    botocore's, worker processes (writing, and reading alone), isal over zlib for inflating
+    gzip, and our SigV4 signer."""
 
     def items_per_second(name: str, *extra: str) -> float:
         null.reset()
@@ -173,11 +174,27 @@ def design_choices(bench: Bench, null: Endpoint) -> list[Row]:
     signed = items_per_second("populator-signed-1-process", "--processes=1")
     botocore = items_per_second("populator-botocore-1-process", "--processes=1", "--write-path=botocore")
     several = items_per_second("populator-default-processes")
+    lines = bench.archive.lines
+
+    def dry_run_lines_per_second(name: str, *extra: str) -> float:
+        command = bench.populator(bench.archive, "--dry-run", *extra)
+        run = bench.run(name, command, None, bench.settings.timeout)
+        return lines / run.seconds if run.ok else 0.0
+
+    dry_one = dry_run_lines_per_second("populator-dry-run-1-process", "--processes=1")
+    dry_several = dry_run_lines_per_second("populator-dry-run-default-processes")
     isal_rate, zlib_rate = inflate_rates(bench.archive.parts)
     ours, botocores = signing_rates()
     return [
         choice_row("write path, one process: orjson + SigV4 + aiohttp", signed, botocore, "botocore client"),
         choice_row(f"worker processes: {os.cpu_count()} (the default)", several, signed, "one process"),
+        choice_row(
+            f"worker processes, `--dry-run`: {os.cpu_count()} (the default)",
+            dry_several,
+            dry_one,
+            "one process",
+            unit="lines/s",
+        ),
         choice_row("gzip inflate, MB/s of output: isal", isal_rate, zlib_rate, "zlib", unit="MB/s"),
         choice_row(
             "SigV4 signing of a BatchWriteItem: populator.sigv4",
