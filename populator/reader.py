@@ -34,8 +34,8 @@ class LineBlock:
     """Consecutive lines of an object, starting at line number `first` (1-based).
 
     A line is its bytes with its newline (the last line of an object may have none), or a
-    `TooLongLine` (only its head is kept) when
-    it was longer than the limit. Blocks rather than single lines keep per-line overhead low.
+    `TooLongLine` (only its head is kept) when it was longer than the limit. Blocks rather
+    than single lines keep per-line overhead low.
     """
 
     first: int
@@ -133,7 +133,7 @@ def _tidy(lines: list[bytes], max_line: int) -> None:
 async def iter_lines(
     chunks: AsyncIterator[bytes], max_line: int = MAX_LINE_BYTES
 ) -> AsyncIterator[LineBlock]:
-    """Plain bytes → blocks of lines, each with its `\n` (a `\r\n` is dropped whole); the
+    """Plain bytes → blocks of lines, each with its `\\n` (a `\\r\\n` is dropped whole); the
     last line needs no newline."""
     number = 1  # number of the next line to come out
     pending = b""
