@@ -21,6 +21,9 @@ URLS = [
     "https://vpce-0abc.dynamodb.us-east-1.vpce.amazonaws.com:443/",
     "http://localhost:8000/some/prefix/",
     "https://proxy.example.com/dynamo db/~x/",
+    "http://[::1]:8000/",
+    "https://[2001:db8::1]/",
+    "HTTPS://DynamoDB.EU-West-1.AmazonAWS.com/",
 ]
 
 
