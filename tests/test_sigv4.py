@@ -76,3 +76,66 @@ def test_the_signing_key_follows_the_day_and_the_secret():
 def test_a_query_string_is_refused():
     with pytest.raises(ValueError):
         RequestSigner("https://example.com/?a=b", "us-east-1", "dynamodb", CONTENT_TYPE)
+
+
+class _FrozenSource:
+    """Stands for botocore's credentials object: the transport asks it for frozen keys."""
+
+    def __init__(self, creds: Credentials) -> None:
+        self.creds = creds
+
+    async def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        return ReadOnlyCredentials(*self.creds)
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+async def test_requests_on_the_wire_verify_as_botocore_signs_them(token):
+    """A server recomputes each received request's signature with botocore from what actually
+    arrived (method, path, headers as sent by aiohttp, body) and the known secret."""
+    from aiohttp import web
+
+    from populator.transport import SignedHttpTransport
+
+    creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    verdicts: list[bool] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        sent = request.headers
+        url = f"http://{sent['Host']}{request.path_qs}"
+        # As AWS does: only the headers the Authorization header says were signed count.
+        signed = sent["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+        headers = {
+            k: v for k, v in sent.items() if k.lower() in signed and k.lower() not in ("host", "x-amz-date")
+        }
+        when = datetime.strptime(sent["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+        replay = AWSRequest(method=request.method, url=url, data=body, headers=headers)
+        with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+            SigV4Auth(ReadOnlyCredentials(*creds), "dynamodb", "eu-west-1").add_auth(replay)
+        verdicts.append(replay.headers["Authorization"] == sent["Authorization"])
+        return web.json_response({"UnprocessedItems": {}}, content_type="application/x-amz-json-1.0")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    transport = SignedHttpTransport(
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region="eu-west-1",
+        credentials=_FrozenSource(creds),
+        connections=4,
+    )
+    try:
+        item = {"eventId": {"S": "e"}, "fingerprint": {"S": "f ü"}, "etl_tstamp": {"N": "1"}}
+        for _ in range(3):
+            answer = await transport.call(
+                "BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": item}}]}}
+            )
+            assert answer == {"UnprocessedItems": {}}
+    finally:
+        await transport.close()
+        await runner.cleanup()
+    assert verdicts == [True, True, True]
