@@ -230,8 +230,7 @@ def run(
     ] = None,
 ) -> None:
     """Back-fill the manifest table from the archive (idempotent; safe to run again)."""
-    out = Console(highlight=False, emoji=False)
-    err = Console(stderr=True, highlight=False, emoji=False)
+    out, err = consoles()
     logs.configure_logging(level=log_level, json_logs=json_logs, quiet=quiet, terminal=err.is_terminal)
     try:
         outputs = run_outputs(
@@ -402,6 +401,12 @@ def _execute(
     return EXIT_FAILED_OBJECTS if tally.failures else EXIT_OK
 
 
+def consoles() -> tuple[Console, Console]:
+    """stdout and stderr as every command prints them: no highlighting, and no emoji codes
+    (an object key like `:smile:` is printed as it is)."""
+    return Console(highlight=False, emoji=False), Console(stderr=True, highlight=False, emoji=False)
+
+
 def _print_error(err: Console | None, exc: PopulatorError) -> None:
     """Through logging once it is set up (JSON with --json-logs), else straight to `err`."""
     if logs.active() is not None or err is None:
@@ -447,8 +452,7 @@ def _settle_and_show(
     work: Callable[[], Awaitable[T]], render: Callable[[Console, T], None], as_json: bool
 ) -> T:
     """`plan` and `verify`: run `work`, then print its result rendered, or as JSON."""
-    out = Console(highlight=False, emoji=False)
-    err = Console(stderr=True, highlight=False, emoji=False)
+    out, err = consoles()
     logs.configure_logging(terminal=err.is_terminal)
     result = _settle(err, work)
     if as_json:
@@ -585,13 +589,13 @@ def demo(
     try:
         import moto.server  # noqa: F401  (the `demo` extra; a plain install lacks it)
     except ImportError:
-        Console(stderr=True, highlight=False, emoji=False).print(
-            "error: `populator demo` runs an embedded moto server, and moto is not installed "
-            "here. Install it with: pip install 'populator[demo]'",
-            markup=False,
-            soft_wrap=True,
+        _fail(
+            consoles()[1],
+            UsageError(
+                "`populator demo` runs an embedded moto server, and moto is not installed here. "
+                "Install it with: pip install 'populator[demo]'"
+            ),
         )
-        raise typer.Exit(EXIT_USAGE) from None
     raise typer.Exit(run_demo(events=events, keep=keep))
 
 

@@ -89,10 +89,10 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
     """Run the demo; returns the exit code (0 when the table holds exactly what it should)."""
     from moto.server import ThreadedMotoServer  # an optional dependency: the `demo` extra
 
-    from .cli import build_job, execute
+    from .cli import build_job, consoles, execute
 
-    out = console or Console(highlight=False, emoji=False)
-    err = Console(stderr=True, highlight=False, emoji=False)
+    out, err = consoles()
+    out = console or out
     workdir = Path(tempfile.mkdtemp(prefix="populator-demo-"))
     archive = keep or workdir / "archive"
     try:

@@ -21,6 +21,7 @@ TTL_SECONDS = 15_552_000  # 180 days, as Snowplow's DynamoDB manifest sets it
 MAX_LINE_BYTES = 1024 * 1024
 
 _TABS = FIELD_COUNT - 1
+BLANK_LINES = (b"", b"\n")  # a blank line, without or with its newline
 _UUID = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Fields 0-6 in one match: etl_tstamp (2) captured, event_id (6) captured only when it is a UUID.
 # Cheaper than split(b"\t", 7), which copies the whole rest of the line (measured: 0.65 vs 1.4 us).
@@ -160,9 +161,10 @@ def triage(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
     parse = parse_line
     item_type = ManifestItem
     too_long = TooLongLine
+    blank_lines = BLANK_LINES
     cutoff = expiry_cutoff if expiry_cutoff is not None else -1
     for offset, line in enumerate(lines):
-        if not line or line == b"\n":
+        if line in blank_lines:
             blank += 1
             continue
         if type(line) is too_long:

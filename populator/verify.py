@@ -27,7 +27,7 @@ from .archive import ArchiveObject, list_archive
 from .backfill import BackfillJob, _guard, open_clients
 from .errors import PopulatorError, UsageError
 from .estimate import spread
-from .events import TTL_SECONDS, ManifestItem, parse_line
+from .events import BLANK_LINES, TTL_SECONDS, ManifestItem, parse_line
 from .plan import describe_table
 from .reader import CorruptObject, decoded_chunks, file_chunks, iter_lines, s3_chunks
 
@@ -212,7 +212,7 @@ async def _read_object(
     )
     async for block in iter_lines(decoded_chunks(raw)):
         for offset, line in enumerate(block.lines):
-            if not line or line == b"\n":
+            if line in BLANK_LINES:
                 continue
             parsed = parse_line(line)
             if not isinstance(parsed, ManifestItem):

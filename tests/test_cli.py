@@ -294,12 +294,11 @@ def test_access_denied_on_the_table_names_the_key_and_permission(
 
 
 def test_writers_default_to_64_requests_in_flight_and_16_conditional_writers(tmp_path):
-    from populator.cli import BATCH_WRITERS, CONDITIONAL_WRITERS, build_job
+    from populator.cli import build_job
 
     storage, resolver = write_configs(tmp_path, "manifest")
     (tmp_path / "archive").mkdir()
     archive = str(tmp_path / "archive")
-    assert (BATCH_WRITERS, CONDITIONAL_WRITERS) == (64, 16)
     assert build_job(archive, storage, resolver).pipeline.writers == 64
     assert build_job(archive, storage, resolver, conditional=True).pipeline.writers == 16
     assert build_job(archive, storage, resolver, conditional=True, writers=3).pipeline.writers == 3
