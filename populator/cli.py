@@ -21,7 +21,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from . import __version__, logs
+from . import __version__, logs, runtime
 from .archive import SINCE_HELP, parse_location, parse_since
 from .backfill import BackfillJob, run_backfill
 from .checkpoint import default_path
@@ -271,6 +271,7 @@ def run(
     except UsageError as exc:
         _fail(err, exc)
     resume = shlex.join(["populator", *(arg for arg in sys.argv[1:] if arg != "--restart")])
+    runtime.keep_freed_memory()
     code = execute(job, out, err, resume_command=resume, outputs=outputs)
     raise typer.Exit(code)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import calendar
 import re
 from enum import StrEnum
-from functools import lru_cache
+from itertools import repeat
+from operator import getitem, itemgetter, methodcaller
 from typing import NamedTuple
 
 FIELD_COUNT = 131
@@ -77,12 +78,8 @@ class ManifestItem(NamedTuple):
         return self.ttl < now
 
 
-@lru_cache(maxsize=4096)
 def parse_etl_tstamp(raw: bytes) -> int | None:
-    """`yyyy-MM-dd HH:mm:ss[.SSS]` (UTC) → epoch seconds, truncated; None when invalid.
-
-    Cached: every event of a batch run shares one etl_tstamp, so this is nearly always a hit.
-    """
+    """`yyyy-MM-dd HH:mm:ss[.SSS]` (UTC) → epoch seconds, truncated; None when invalid."""
     match = _TSTAMP.fullmatch(raw)
     if match is None:
         return None
@@ -92,6 +89,24 @@ def parse_etl_tstamp(raw: bytes) -> int | None:
     if not 1 <= day <= calendar.monthrange(year, month)[1]:
         return None
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+
+
+# Valid etl_tstamps already parsed. Every event of one enrichment run shares its etl_tstamp,
+# so this is nearly always a hit; a plain dict lookup is several times cheaper than lru_cache
+# (which builds a key tuple and reorders its list on every hit).
+_ETL_TIMES: dict[bytes, int] = {}
+_ETL_TIMES_KEPT = 4096
+
+
+def _etl_time(raw: bytes) -> int | None:
+    etl_time = _ETL_TIMES.get(raw)
+    if etl_time is None:
+        etl_time = parse_etl_tstamp(raw)
+        if etl_time is not None:
+            if len(_ETL_TIMES) >= _ETL_TIMES_KEPT:
+                _ETL_TIMES.clear()
+            _ETL_TIMES[raw] = etl_time
+    return etl_time
 
 
 _new_tuple = tuple.__new__
@@ -108,8 +123,8 @@ def parse_line(line: bytes) -> ManifestItem | BadRowReason:
     if head is None:  # the shape is right, so only event_id can fail to match
         return BadRowReason.EVENT_ID
     raw_tstamp, event_id = head.groups()
-    etl_time = parse_etl_tstamp(raw_tstamp)
-    if etl_time is None:
+    etl_time = _ETL_TIMES.get(raw_tstamp)
+    if etl_time is None and (etl_time := _etl_time(raw_tstamp)) is None:
         return BadRowReason.ETL_TSTAMP
     # event_fingerprint is the second-to-last field: between the last two tabs.
     end = line.rfind(b"\t")
@@ -152,8 +167,64 @@ def triage(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
     """Parse a block of lines, each with or without its newline. Items whose etlTime is before
     `expiry_cutoff` (their TTL has passed) are counted, not kept; None keeps them all.
 
-    The hottest loop of the tool: locals only, one type check per outcome.
+    The hottest code of the tool. A block where every line is a good event (nearly all of
+    them) is parsed a step at a time over all its lines, each step one C-level `map`; any
+    other block is parsed line by line, which sorts out what is wrong with which line.
     """
+    return _triage_uniform(lines, expiry_cutoff) or _triage_each(lines, expiry_cutoff)
+
+
+_TAB = b"\t"
+_ONLY_BYTES = {bytes}
+# The fingerprint is found in a line's last bytes: true_tstamp (at most 23 bytes and a newline)
+# after it, so any fingerprint up to ~230 bytes (a SHA-512 in hex is 128) is inside the window.
+_TAIL = slice(-256, None)
+_last_three_fields = methodcaller("rsplit", _TAB, 2)
+_second = itemgetter(1)
+_count = bytes.count
+_decode = bytes.decode
+_group = re.Match.group
+
+
+def _triage_uniform(lines: list[bytes], expiry_cutoff: int | None) -> Triage | None:
+    """The whole block's items when every line is a good event line; None as soon as one is
+    not (then `_triage_each` tells which and why). Each step checks one rule for all lines."""
+    count = len(lines)
+    if not count or b"\n" in lines or b"" in lines or set(map(type, lines)) != _ONLY_BYTES:
+        return None  # blank or too-long lines
+    if list(map(_count, lines, repeat(_TAB))).count(_TABS) != count:
+        return None
+    heads = list(map(_HEAD.match, lines))
+    if not all(heads):
+        return None
+    etl_times = list(map(_ETL_TIMES.get, map(_group, heads, repeat(1))))
+    if None in etl_times:  # a new etl_tstamp: parse and remember it
+        for index, raw in enumerate(map(_group, heads, repeat(1))):
+            if etl_times[index] is None:
+                etl_times[index] = _etl_time(raw)
+                if etl_times[index] is None:
+                    return None
+    tails = list(map(_last_three_fields, map(getitem, lines, repeat(_TAIL))))
+    if set(map(len, tails)) != {3}:
+        return None  # a fingerprint longer than the window: leave it to the line-by-line path
+    fingerprints = list(map(_second, tails))
+    if b"" in fingerprints:
+        return None
+    try:
+        fingerprint_texts = list(map(_decode, fingerprints))
+    except UnicodeDecodeError:
+        return None
+    event_ids = map(_decode, map(_group, heads, repeat(2)))
+    fields = zip(event_ids, fingerprint_texts, etl_times, strict=True)
+    items = list(map(_new_tuple, repeat(ManifestItem), fields))
+    if expiry_cutoff is None or min(etl_times) >= expiry_cutoff:
+        return Triage(items, 0, 0, [])
+    kept = [item for item in items if item[2] >= expiry_cutoff]
+    return Triage(kept, 0, count - len(kept), [])
+
+
+def _triage_each(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
+    """`triage` one line at a time: locals only, one type check per outcome."""
     items: list[ManifestItem] = []
     keep = items.append
     bad: list[BadLine] = []

@@ -1,12 +1,27 @@
-"""events.parse_line: the TSV line → manifest item contract, one rule at a time."""
+"""events.parse_line: the TSV line → manifest item contract, one rule at a time; triage: a block
+of lines sorted the same way."""
 
 from __future__ import annotations
 
 import calendar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from populator.events import TTL_SECONDS, BadRowReason, ManifestItem, parse_etl_tstamp, parse_line
+from populator.events import (
+    KEPT_PREFIX,
+    TTL_SECONDS,
+    BadLine,
+    BadRowReason,
+    ManifestItem,
+    TooLongLine,
+    Triage,
+    _triage_uniform,
+    parse_etl_tstamp,
+    parse_line,
+    triage,
+)
 
 EVENT_ID = "c6ef3124-b53a-4b13-a233-0088f79dcbcb"
 FINGERPRINT = "e3dbfa9cca0412c3d4052863cefb547f"
@@ -100,3 +115,59 @@ def test_expiry_is_relative_to_now():
 def test_parse_etl_tstamp_is_utc():
     assert parse_etl_tstamp(b"1970-01-01 00:00:01.000") == 1
     assert parse_etl_tstamp(b"2024-02-29 23:59:59") == calendar.timegm((2024, 2, 29, 23, 59, 59, 0, 0, 0))
+
+
+# --- triage: a whole block at once must sort lines exactly as one line at a time does ----------
+
+# Each kind of line the block path must either parse right or hand to the line-by-line path.
+_LINE_KINDS = {
+    "good": line(),
+    "good, newline": line() + b"\n",
+    "good, other etl_tstamp": line(etl="2026-07-02 11:00:00") + b"\n",
+    "good, expired": line(etl="2025-01-01 00:00:00") + b"\n",
+    "good, unicode fingerprint": line(fingerprint="é-指纹") + b"\n",
+    "good, 200-byte fingerprint": line(fingerprint="f" * 200) + b"\n",
+    "good, 300-byte fingerprint": line(fingerprint="f" * 300) + b"\n",  # past the tail window
+    "blank": b"",
+    "blank, newline": b"\n",
+    "130 fields": line(fields=130) + b"\n",
+    "132 fields": line(fields=132) + b"\n",
+    "no tab": b"x" * 300 + b"\n",
+    "event_id not a uuid": line(event_id="not-a-uuid") + b"\n",
+    "bad etl_tstamp": line(etl="2026-02-30 00:00:00") + b"\n",
+    "empty fingerprint": line(fingerprint="") + b"\n",
+    "fingerprint not utf-8": line().replace(FINGERPRINT.encode(), b"\xff\xfe") + b"\n",
+    "too long": TooLongLine(line()[:KEPT_PREFIX]),
+}
+
+
+def _one_at_a_time(lines: list[bytes], cutoff: int | None) -> Triage:
+    """The contract, spelled out with parse_line."""
+    items, bad, blank, expired = [], [], 0, 0
+    for offset, raw in enumerate(lines):
+        if raw in (b"", b"\n"):
+            blank += 1
+            continue
+        parsed = BadRowReason.LINE_TOO_LONG if isinstance(raw, TooLongLine) else parse_line(raw)
+        if isinstance(parsed, BadRowReason):
+            bad.append(BadLine(offset, parsed, raw[:KEPT_PREFIX].removesuffix(b"\n")))
+        elif cutoff is not None and parsed.etl_time < cutoff:
+            expired += 1
+        else:
+            items.append(parsed)
+    return Triage(items, blank, expired, bad)
+
+
+@given(
+    kinds=st.lists(st.sampled_from(sorted(_LINE_KINDS)), max_size=40),
+    cutoff=st.sampled_from([None, calendar.timegm((2026, 1, 1, 0, 0, 0, 0, 0, 0))]),
+)
+def test_triage_of_a_block_equals_parsing_it_line_by_line(kinds: list[str], cutoff: int | None) -> None:
+    lines = [_LINE_KINDS[kind] for kind in kinds]
+    assert triage(lines, cutoff) == _one_at_a_time(lines, cutoff)
+
+
+def test_triage_of_good_lines_takes_the_block_path() -> None:
+    lines = [line(etl=f"2026-06-01 10:20:{second:02d}") + b"\n" for second in range(30)]
+    assert _triage_uniform(lines, None) == _one_at_a_time(lines, None)
+    assert _triage_uniform([*lines, b"\n"], None) is None  # a blank line: left to the line path
