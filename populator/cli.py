@@ -7,6 +7,7 @@ configuration error; 3 an unexpected internal error; 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -15,7 +16,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
@@ -604,4 +605,28 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)
+        code: Any = EXIT_INTERRUPTED
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = EXIT_OK
+    exit_now(code)
+
+
+def exit_now(code: Any) -> NoReturn:
+    """End the process without tearing the interpreter down.
+
+    Every command has closed its files, joined its workers and printed its result by now. What
+    is left, freeing a few hundred imported modules (jsonschema's Rust-backed objects among
+    them) object by object, took 60-90 ms: a tenth of a short run. `code` is a SystemExit code.
+    """
+    if code is None:
+        code = EXIT_OK
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`) or stream
+            stream.flush()
+    os._exit(code)

@@ -302,3 +302,12 @@ def test_writers_default_to_64_requests_in_flight_and_16_conditional_writers(tmp
     assert build_job(archive, storage, resolver).pipeline.writers == 64
     assert build_job(archive, storage, resolver, conditional=True).pipeline.writers == 16
     assert build_job(archive, storage, resolver, conditional=True, writers=3).pipeline.writers == 3
+
+
+@pytest.mark.parametrize(("code", "returncode", "stderr"), [(None, 0, ""), (3, 3, ""), ("boom", 1, "boom\n")])
+def test_exit_now_flushes_buffered_output_and_keeps_the_exit_code(code, returncode, stderr):
+    """The process ends with os._exit: what was printed to a pipe (block-buffered) must still
+    arrive, and SystemExit's code conventions hold."""
+    script = f"from populator.cli import exit_now; print('summary', end=''); exit_now({code!r})"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (returncode, "summary", stderr)
