@@ -41,6 +41,7 @@ class Settings:
     events_per_part: int
     wide_parts: int
     wide_events_per_part: int
+    dry_run_parts: int  # parts of the long archive the dry-run row reads (same events per part)
     latency_ms: float
     capacity: float
     budget: float  # seconds each baseline writes before it stops
@@ -53,7 +54,8 @@ class Settings:
         extra = f"; extra populator args `{' '.join(self.populator_args)}`" if self.populator_args else ""
         extra += f"; capacity-run args `{' '.join(self.capacity_args)}`" if self.capacity_args else ""
         return (
-            f"archive {self.parts} gzip parts × {self.events_per_part:,} events (one run); "
+            f"archive {self.parts} gzip parts × {self.events_per_part:,} events (one run; "
+            f"{self.dry_run_parts} parts for the dry-run row); "
             f"endpoint latency {self.latency_ms:g} ms; capacity C = {self.capacity:,.0f} items/s; "
             f"baselines stop after {self.budget:g} s; best of {self.repeats} for dry-run and zcat|cut; "
             f"populator `--concurrency {CONCURRENCY} --include-expired`{extra}"
@@ -67,6 +69,7 @@ class Bench:
     settings: Settings
     archive: Archive
     wide: Archive
+    dry_archive: Archive  # the long archive of the dry-run row
     storage: Path
     resolver: Path
     log_dir: Path
@@ -102,28 +105,68 @@ class Bench:
 
 
 def dry_run_vs_zcat(bench: Bench) -> list[Row]:
-    """Reading and parsing alone: `--dry-run` against `zcat | cut -f3,7,130`, best of N each."""
-    archive = bench.archive
+    """Reading and parsing alone: `--dry-run` against `zcat | cut -f3,7,130`, best of N each.
+
+    The target row reads the long archive: populator's start-up (interpreter, imports, config
+    validation) is a fixed cost that a real backfill spends once, and it is about a third of a
+    run over the 4-part archive. That archive's row is kept beside it, without a target, with
+    the start-up measured on its own (the same command over an archive with no object).
+    """
+    long_dry, long_zcat = _best_dry_and_zcat(bench, bench.dry_archive, "long")
+    short_dry, short_zcat = _best_dry_and_zcat(bench, bench.archive, "short")
+    start_up = _best_start_up(bench)
+    repeats = bench.settings.repeats
+    long_archive = f"{len(bench.dry_archive.parts)} parts, {bench.dry_archive.lines:,} lines"
+    short_archive = f"{len(bench.archive.parts)} parts, {bench.archive.lines:,} lines"
+    short = ratio_row(
+        f"`--dry-run` lines/s, {short_archive}, best of {repeats}",
+        short_dry,
+        short_zcat,
+        "zcat | cut -f3,7,130",
+        DRY_RUN_TARGET,
+        unit="lines/s",
+    )
+    share = start_up * short_dry / bench.archive.lines if short_dry > 0 else 0.0
+    return [
+        ratio_row(
+            f"`--dry-run` lines/s, {long_archive}, best of {repeats}",
+            long_dry,
+            long_zcat,
+            "zcat | cut -f3,7,130",
+            DRY_RUN_TARGET,
+            unit="lines/s",
+        ),
+        dataclasses.replace(
+            short, target=f"(start-up {start_up:.2f} s: {share:.0%} of the run)", passed=None
+        ),
+    ]
+
+
+def _best_start_up(bench: Bench) -> float:
+    """Seconds of the best `populator run --dry-run` over an archive without objects."""
+    empty = bench.archive.root.parent.parent / "empty" / "archive"
+    (empty / "run=2026-11-27-12-00-00").mkdir(parents=True, exist_ok=True)
+    command = bench.populator(dataclasses.replace(bench.archive, root=empty), "--dry-run")
+    runs = [
+        bench.run(f"populator-start-up-{n}", command, None, 120) for n in range(1, bench.settings.repeats + 1)
+    ]
+    return min((run.seconds for run in runs if run.ok), default=0.0)
+
+
+def _best_dry_and_zcat(bench: Bench, archive: Archive, label: str) -> tuple[float, float]:
+    """Lines/s of the best `--dry-run` and the best `zcat | cut` over `archive`, alternating."""
     zcat = ["bash", "-c", 'set -o pipefail; zcat -- "$@" | cut -f3,7,130 >/dev/null', "zcat-cut"]
     zcat += [str(part) for part in archive.parts]
     timeout = bench.settings.timeout
     best_zcat = best_dry = float("inf")  # stays infinite if every run failed: the rate shows as 0
     for attempt in range(1, bench.settings.repeats + 1):
-        z = bench.run(f"zcat-cut-{attempt}", zcat, None, timeout)
-        d = bench.run(f"populator-dry-run-{attempt}", bench.populator(archive, "--dry-run"), None, timeout)
+        z = bench.run(f"zcat-cut-{label}-{attempt}", zcat, None, timeout)
+        d = bench.run(
+            f"populator-dry-run-{label}-{attempt}", bench.populator(archive, "--dry-run"), None, timeout
+        )
         best_zcat = min(best_zcat, z.seconds if z.ok else float("inf"))
         best_dry = min(best_dry, d.seconds if d.ok else float("inf"))
-    dry, base = archive.lines / best_dry, archive.lines / best_zcat
-    return [
-        ratio_row(
-            f"`--dry-run` lines/s, best of {bench.settings.repeats}",
-            dry,
-            base,
-            "zcat | cut -f3,7,130",
-            DRY_RUN_TARGET,
-            unit="lines/s",
-        )
-    ]
+    return archive.lines / best_dry, archive.lines / best_zcat
 
 
 # --------------------------------------------------------------------------- end to end
