@@ -61,8 +61,9 @@ class _GzipStream:
 
     isal's IgzipDecompressor rather than its zlib-compatible decompressobj: it keeps input it
     has not used yet inside, so nothing is copied out as `unconsumed_tail`, and it fills its
-    output buffer without growing it step by step (measured: 1.3k fewer instructions a line,
-    2.5k fewer copied bytes). It checks each member's CRC-32 and length as zlib does.
+    output buffer without growing it step by step (callgrind, one-part dry run: 2.9k fewer
+    instructions a line, 2.3k of them in memcpy). It checks each member's CRC-32 and length as
+    zlib does.
     """
 
     def __init__(self) -> None:
