@@ -98,14 +98,13 @@ _ETL_TIMES: dict[bytes, int] = {}
 _ETL_TIMES_KEPT = 4096
 
 
-def _etl_time(raw: bytes) -> int | None:
-    etl_time = _ETL_TIMES.get(raw)
-    if etl_time is None:
-        etl_time = parse_etl_tstamp(raw)
-        if etl_time is not None:
-            if len(_ETL_TIMES) >= _ETL_TIMES_KEPT:
-                _ETL_TIMES.clear()
-            _ETL_TIMES[raw] = etl_time
+def _parse_and_remember(raw: bytes) -> int | None:
+    """An etl_tstamp not in `_ETL_TIMES` yet: parsed, and kept when valid."""
+    etl_time = parse_etl_tstamp(raw)
+    if etl_time is not None:
+        if len(_ETL_TIMES) >= _ETL_TIMES_KEPT:
+            _ETL_TIMES.clear()
+        _ETL_TIMES[raw] = etl_time
     return etl_time
 
 
@@ -124,7 +123,7 @@ def parse_line(line: bytes) -> ManifestItem | BadRowReason:
         return BadRowReason.EVENT_ID
     raw_tstamp, event_id = head.groups()
     etl_time = _ETL_TIMES.get(raw_tstamp)
-    if etl_time is None and (etl_time := _etl_time(raw_tstamp)) is None:
+    if etl_time is None and (etl_time := _parse_and_remember(raw_tstamp)) is None:
         return BadRowReason.ETL_TSTAMP
     # event_fingerprint is the second-to-last field: between the last two tabs.
     end = line.rfind(b"\t")
@@ -201,7 +200,7 @@ def _triage_uniform(lines: list[bytes], expiry_cutoff: int | None) -> Triage | N
     if None in etl_times:  # a new etl_tstamp: parse and remember it
         for index, raw in enumerate(map(_group, heads, repeat(1))):
             if etl_times[index] is None:
-                etl_times[index] = _etl_time(raw)
+                etl_times[index] = _parse_and_remember(raw)
                 if etl_times[index] is None:
                     return None
     tails = list(map(_last_three_fields, map(getitem, lines, repeat(_TAIL))))

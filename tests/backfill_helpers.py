@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,22 @@ from populator.report import Tally
 from populator.sample import enriched_line
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+
+
+def run_populator(
+    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m populator *args` in a child process, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "populator", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 STORAGE_2_0_0 = "iglu:com.snowplowanalytics.snowplow.storage/amazon_dynamodb_config/jsonschema/2-0-0"
 # An embedded repository holding the real schemas (the package's bundled ones): no network, no
 # fallback warning.

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError, NoCredentialsError
 
 from populator.aws import translate
 from populator.sample import SampleSpec, write_archive
-from tests.backfill_helpers import NOW, table_items, write_configs
+from tests.backfill_helpers import NOW, run_populator, table_items, write_configs
 
 
 def on_demand_if_run(args: tuple[str, ...]) -> list[str]:
@@ -21,14 +21,7 @@ def on_demand_if_run(args: tuple[str, ...]) -> list[str]:
 
 
 def populator(*args: str, env: dict[str, str], cwd=None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "populator", *args, *on_demand_if_run(args)],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_populator(*args, *on_demand_if_run(args), env=env, cwd=cwd)
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:

@@ -9,8 +9,6 @@ import copy
 import json
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from populator.config import (
 )
 from populator.errors import ConfigError
 from populator.iglu import BUNDLED, BUNDLED_REGISTRY_PATH, SchemaKey, bundled_schema
+from tests.backfill_helpers import run_populator
 from tests.support.iglu_server import IgluServer, make_registry
 
 FAKE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzz-SECRET-DO-NOT-LEAK"
@@ -377,13 +376,7 @@ def archive(tmp_path) -> Path:
 
 
 def populator_run(archive: Path, storage: Path, resolver: Path, env: dict[str, str], *options: str):
-    result = subprocess.run(
-        [sys.executable, "-m", "populator", "run", str(archive), str(storage), str(resolver), *options],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    result = run_populator("run", str(archive), str(storage), str(resolver), *options, env=env)
     output = result.stdout + result.stderr
     assert "Traceback" not in output
     assert FAKE_SECRET not in output and FAKE_KEY_ID not in output

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
-import sys
 
 import pytest
 
@@ -13,17 +12,11 @@ from populator.archive import ArchiveObject
 from populator.demo import demo_spec
 from populator.estimate import choose_sample, count_head, estimate, kind_of
 from populator.sample import SampleSpec, write_archive
-from tests.backfill_helpers import upload, write_configs
+from tests.backfill_helpers import run_populator, upload, write_configs
 
 
 def plan(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "populator", "plan", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_populator("plan", *args, env=env)
 
 
 def plan_json(*args: str, env: dict[str, str]) -> dict:
@@ -228,9 +221,7 @@ def test_every_command_has_examples_in_its_help_and_shells_get_completion():
     env = {"PATH": "/usr/bin:/bin", "COLUMNS": "200"}
 
     def cli(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "populator", *args], env=env, capture_output=True, text=True, timeout=60
-        )
+        result = run_populator(*args, env=env, timeout=60)
         assert result.returncode == 0, result.stderr
         return result.stdout
 

@@ -38,7 +38,7 @@ from populator.report import Tally
 from populator.sample import SampleSpec, write_archive
 from populator.snapshot import Speedometer, format_duration
 from populator.summary import print_summary
-from tests.backfill_helpers import write_configs
+from tests.backfill_helpers import run_populator, write_configs
 
 ESCAPE = "\x1b["
 COLOUR = re.compile(r"\x1b\[[0-9;]*(?:3[0-9]|9[0-7]|38;)[0-9;]*m")  # foreground colours
@@ -243,15 +243,9 @@ def archive(tmp_path):
     return root
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "populator", *args], env=env, capture_output=True, text=True, timeout=120
-    )
-
-
 def test_off_a_terminal_progress_comes_as_plain_lines_every_interval(aws, unique_name, tmp_path, archive):
     storage, resolver = write_configs(tmp_path, unique_name)
-    result = run_cli(
+    result = run_populator(
         "run", str(archive), str(storage), str(resolver), "--on-demand", "--writers", "1",
         "--max-write-rate", "400", "--progress-interval", "0.2", env=aws.env,
     )  # fmt: skip
@@ -264,7 +258,7 @@ def test_off_a_terminal_progress_comes_as_plain_lines_every_interval(aws, unique
 
 def test_json_logs_are_one_json_object_a_line(aws, unique_name, tmp_path, archive):
     storage, resolver = write_configs(tmp_path, unique_name)
-    result = run_cli(
+    result = run_populator(
         "run", str(archive), str(storage), str(resolver), "--on-demand", "--max-write-rate", "500",
         "--progress-interval", "0.2", "--json-logs", env=aws.env,
     )  # fmt: skip
@@ -279,7 +273,7 @@ def test_json_logs_are_one_json_object_a_line(aws, unique_name, tmp_path, archiv
 
 def test_quiet_prints_only_the_summary(aws, unique_name, tmp_path, archive):
     storage, resolver = write_configs(tmp_path, unique_name)
-    result = run_cli(
+    result = run_populator(
         "run", str(archive), str(storage), str(resolver), "--on-demand", "--quiet",
         "--progress-interval", "0.1", env=aws.env,
     )  # fmt: skip
@@ -290,7 +284,7 @@ def test_quiet_prints_only_the_summary(aws, unique_name, tmp_path, archive):
 
 def test_log_level_warning_keeps_info_off_stderr(aws, unique_name, tmp_path, archive):
     storage, resolver = write_configs(tmp_path, unique_name)
-    result = run_cli(
+    result = run_populator(
         "run", str(archive), str(storage), str(resolver), "--on-demand", "--log-level", "WARNING",
         "--progress-interval", "0.1", env=aws.env,
     )  # fmt: skip

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from populator.config import STORAGE_SCHEMA_PREFIX
 from populator.logstore import LogDestination, parse_log_path
 from populator.report import Tally, exit_status, run_report
 from populator.sample import SampleSpec, write_archive
-from tests.backfill_helpers import table_items, upload, write_configs
+from tests.backfill_helpers import run_populator, table_items, upload, write_configs
 
 SECRET = "wJalrXUtnFEMI-SECRET-DO-NOT-LEAK-8c1f"
 REQUIRED = (
@@ -52,12 +50,6 @@ def keys_config(directory: Path, table: str) -> Path:
     return path
 
 
-def populator(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "populator", *args], env=env, capture_output=True, text=True, timeout=120
-    )
-
-
 @pytest.fixture
 def archive(tmp_path):
     """No duplicate lines, no event in two runs: every item written is one item in the table."""
@@ -75,7 +67,7 @@ def test_the_report_equals_what_the_table_holds_and_keeps_no_secret(aws, unique_
     storage = keys_config(tmp_path, unique_name)
     report_path = tmp_path / "report.json"
     log_dir = tmp_path / "logs"
-    result = populator(
+    result = run_populator(
         "run", str(root), str(storage), str(resolver), "--on-demand", "--report", str(report_path),
         "--log-path", str(log_dir), "--log-level", "debug", "--progress-interval", "0.2", env=aws.env,
     )  # fmt: skip
@@ -112,7 +104,7 @@ def test_log_path_on_s3_gets_the_report_and_the_log(aws, unique_name, tmp_path, 
     s3.create_bucket(Bucket=f"{unique_name}-logs")
     _, resolver = write_configs(tmp_path, unique_name)
     storage = keys_config(tmp_path, unique_name)
-    result = populator(
+    result = run_populator(
         "run", str(root), str(storage), str(resolver), "--on-demand", "--json-logs",
         "--log-path", f"s3://{unique_name}-logs/populator/", env=aws.env,
     )  # fmt: skip
@@ -131,7 +123,7 @@ def test_log_path_on_s3_gets_the_report_and_the_log(aws, unique_name, tmp_path, 
 
 def test_a_report_in_a_missing_directory_is_refused_before_any_work(aws, unique_name, tmp_path, archive):
     storage, resolver = write_configs(tmp_path, unique_name)
-    result = populator(
+    result = run_populator(
         "run", str(archive[0]), str(storage), str(resolver), "--report", str(tmp_path / "no" / "r.json"),
         env=aws.env,
     )  # fmt: skip
@@ -146,7 +138,7 @@ def test_a_failed_run_reports_its_failures(aws, unique_name, tmp_path, archive):
     storage, resolver = write_configs(tmp_path, unique_name)
     report_path = tmp_path / "r.json"
     args = ("run", str(root), str(storage), str(resolver), "--on-demand", "--report", str(report_path))
-    result = populator(*args, env=aws.env)
+    result = run_populator(*args, env=aws.env)
     assert result.returncode == 1
     report = json.loads(report_path.read_text())
     assert report["status"] == "failed_objects" and report["objects_failed"] == 1
@@ -212,7 +204,7 @@ def test_s3_archive_report(aws, unique_name, tmp_path, archive):
     upload(aws.boto3_client("s3"), root, unique_name, "enriched")
     storage, resolver = write_configs(tmp_path, unique_name)
     report_path = tmp_path / "r.json"
-    result = populator(
+    result = run_populator(
         "run", f"s3://{unique_name}/enriched/", str(storage), str(resolver), "--on-demand",
         "--report", str(report_path), env=aws.env,
     )  # fmt: skip

@@ -6,7 +6,6 @@ import asyncio
 import json
 import random
 import subprocess
-import sys
 
 import pytest
 from aiohttp import web
@@ -16,19 +15,14 @@ from populator.config import AwsSettings
 from populator.events import ManifestItem
 from populator.sample import SampleSpec, write_archive
 from populator.verify import Selection, read_back
-from tests.backfill_helpers import run_job, table_items, upload, write_configs
+from tests.backfill_helpers import run_job, run_populator, table_items, upload, write_configs
+from tests.independent_parser import classify, read_lines
 from tests.support.dynamo_proxy import _error, _json_response
 from tests.support.loopback_proxy import Knob, LoopbackProxy, check_budget
 
 
 def verify(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "populator", "verify", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_populator("verify", *args, env=env)
 
 
 @pytest.fixture
@@ -93,19 +87,8 @@ def test_a_small_sample_still_reads_every_object_once(aws, unique_name, tmp_path
     # Delete every item of one object: a sample of 20 must still find it (each object gets a pick).
     dynamodb = aws.boto3_client("dynamodb")
     target = sorted(expected.objects)[-1]
-    from populator.events import parse_line
-    from populator.reader import decoded_chunks, file_chunks, iter_lines
-
-    async def keys_of(path: str) -> set[tuple[str, str]]:
-        found = set()
-        async for block in iter_lines(decoded_chunks(file_chunks(path))):
-            for line in block.lines:
-                item = parse_line(line) if line else None
-                if isinstance(item, ManifestItem):
-                    found.add(item.key)
-        return found
-
-    for event_id, fingerprint in asyncio.run(keys_of(str(root / target))):
+    keys = {outcome[:2] for outcome in map(classify, read_lines(root / target)) if isinstance(outcome, tuple)}
+    for event_id, fingerprint in keys:
         dynamodb.delete_item(
             TableName=unique_name, Key={"eventId": {"S": event_id}, "fingerprint": {"S": fingerprint}}
         )
