@@ -67,19 +67,26 @@ class ArchiveObject:
     run: str  # the run folder name
 
 
-def parse_location(raw: str) -> ArchiveLocation:
-    """`s3://bucket/prefix/` (also s3n://, s3a://) or a local directory → ArchiveLocation."""
+def split_s3_url(raw: str) -> tuple[str, str] | None:
+    """`s3://bucket/prefix` (also s3n://, s3a://) → (bucket, prefix ending in "/" or ""); None
+    when `raw` is not an S3 URL. The bucket is "" when the URL names none."""
     for scheme in S3_SCHEMES:
         if raw.startswith(scheme):
-            rest = raw[len(scheme) :]
-            bucket, _, prefix = rest.partition("/")
-            if not bucket:
-                raise UsageError(
-                    f"ENRICHED_ARCHIVE {raw!r} names no bucket. Use s3://bucket/path/to/archive/ "
-                    "or a local directory."
-                )
+            bucket, _, prefix = raw[len(scheme) :].partition("/")
             prefix = prefix.strip("/")
-            return ArchiveLocation(bucket, prefix + "/" if prefix else "")
+            return bucket, prefix + "/" if prefix else ""
+    return None
+
+
+def parse_location(raw: str) -> ArchiveLocation:
+    """`s3://bucket/prefix/` (also s3n://, s3a://) or a local directory → ArchiveLocation."""
+    if (s3 := split_s3_url(raw)) is not None:
+        if not s3[0]:
+            raise UsageError(
+                f"ENRICHED_ARCHIVE {raw!r} names no bucket. Use s3://bucket/path/to/archive/ "
+                "or a local directory."
+            )
+        return ArchiveLocation(*s3)
     if "://" in raw:
         raise UsageError(
             f"ENRICHED_ARCHIVE {raw!r} is neither an s3:// (s3n://, s3a://) URL nor a local directory."

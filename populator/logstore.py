@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .archive import S3_SCHEMES
+from .archive import split_s3_url
 from .errors import UsageError
 
 REPORT_NAME = "report.json"
@@ -39,13 +39,10 @@ class LogDestination:
 
 def parse_log_path(raw: str) -> LogDestination:
     """`s3://bucket/prefix/` (s3n://, s3a:// too) or a local directory (created when missing)."""
-    for scheme in S3_SCHEMES:
-        if raw.startswith(scheme):
-            bucket, _, prefix = raw[len(scheme) :].partition("/")
-            if not bucket:
-                raise UsageError(f"--log-path {raw!r} names no bucket. Use s3://bucket/prefix/.")
-            prefix = prefix.strip("/")
-            return LogDestination(bucket, prefix + "/" if prefix else "")
+    if (s3 := split_s3_url(raw)) is not None:
+        if not s3[0]:
+            raise UsageError(f"--log-path {raw!r} names no bucket. Use s3://bucket/prefix/.")
+        return LogDestination(*s3)
     if "://" in raw:
         raise UsageError(f"--log-path {raw!r}: use s3://bucket/prefix/ or a local directory.")
     path = Path(raw).expanduser()
