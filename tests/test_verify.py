@@ -21,6 +21,12 @@ from tests.support.dynamo_proxy import _error, _json_response
 from tests.support.loopback_proxy import Knob, LoopbackProxy, check_budget
 
 
+def delete_items(dynamodb, table: str, keys) -> None:
+    for event_id, fingerprint in keys:
+        key = {"eventId": {"S": event_id}, "fingerprint": {"S": fingerprint}}
+        dynamodb.delete_item(TableName=table, Key=key)
+
+
 def verify(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return run_populator("verify", *args, env=env)
 
@@ -62,10 +68,7 @@ def test_verify_finds_items_deleted_after_a_run(aws, unique_name, tmp_path, arch
     root, _, storage, resolver = backfilled(aws, unique_name, tmp_path, archive)
     dynamodb = aws.boto3_client("dynamodb")
     deleted = sorted(table_items(dynamodb, unique_name))[:7]
-    for event_id, fingerprint in deleted:
-        dynamodb.delete_item(
-            TableName=unique_name, Key={"eventId": {"S": event_id}, "fingerprint": {"S": fingerprint}}
-        )
+    delete_items(dynamodb, unique_name, deleted)
     result = verify(str(root), str(storage), str(resolver), "--sample", "100000", "--json", env=aws.env)
     assert result.returncode == 1
     report = json.loads(result.stdout)
@@ -88,10 +91,7 @@ def test_a_small_sample_still_reads_every_object_once(aws, unique_name, tmp_path
     dynamodb = aws.boto3_client("dynamodb")
     target = sorted(expected.objects)[-1]
     keys = {outcome[:2] for outcome in map(classify, read_lines(root / target)) if isinstance(outcome, tuple)}
-    for event_id, fingerprint in keys:
-        dynamodb.delete_item(
-            TableName=unique_name, Key={"eventId": {"S": event_id}, "fingerprint": {"S": fingerprint}}
-        )
+    delete_items(dynamodb, unique_name, keys)
     result = verify(str(root), str(storage), str(resolver), "--sample", "20", "--json", env=aws.env)
     assert result.returncode == 1
     report = json.loads(result.stdout)
