@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from populator import sample
-from populator.sample import SampleSpec, write_archive
+from populator.commands import sample
+from populator.commands.sample import SampleSpec, write_archive
 
 from .endpoint import keys_digest
 
@@ -132,7 +132,7 @@ OFFLINE_RESOLVER = {
 def resolver_config() -> dict[str, Any]:
     """The resolver the test suite uses (an embedded repository, kept valid there)."""
     try:
-        from tests.backfill_helpers import RESOLVER
+        from tests.support.backfill_helpers import RESOLVER
     except ImportError:
         return OFFLINE_RESOLVER
     return dict(RESOLVER)

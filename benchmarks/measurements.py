@@ -258,7 +258,7 @@ def signing_rates(requests: int = 3000) -> tuple[float, float]:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import ReadOnlyCredentials
 
-    from populator.sigv4 import RequestSigner
+    from populator.sink.sigv4 import RequestSigner
 
     url, region = "https://dynamodb.us-east-1.amazonaws.com/", "us-east-1"
     target = "DynamoDB_20120810.BatchWriteItem"
@@ -294,8 +294,8 @@ def inflate_rates(parts: Sequence[Path]) -> tuple[float, float]:
     decompressobj."""
     import zlib
 
-    from populator.reader import MAX_INFLATE_BYTES, _GzipStream
-    from populator.runtime import keep_freed_memory
+    from populator.job.runtime import keep_freed_memory
+    from populator.source.reader import MAX_INFLATE_BYTES, _GzipStream
 
     keep_freed_memory()  # as `populator run` does, for both
 

@@ -1,7 +1,7 @@
 """The one benchmark command: `python benchmarks/run.py [--quick]` (see benchmarks/README.md).
 
 A script by path, so it puts the repository root on `sys.path` itself: the harness is the
-`benchmarks` package, and the resolver config comes from `tests.backfill_helpers`.
+`benchmarks` package, and the resolver config comes from `tests.support.backfill_helpers`.
 """
 
 import sys

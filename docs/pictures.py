@@ -21,9 +21,7 @@ from pathlib import Path
 import orjson
 from rich.console import Console
 
-from populator.backfill import run_backfill
-from populator.cli import build_job
-from populator.demo import (
+from populator.commands.demo import (
     DEMO_BUCKET,
     DEMO_PREFIX,
     DEMO_REGION,
@@ -34,17 +32,19 @@ from populator.demo import (
     demo_spec,
     storage_config_document,
 )
-from populator.observe import Hub
-from populator.plan import make_plan
-from populator.plan_view import render_plan
-from populator.progress import LiveProgress
-from populator.report import Tally
-from populator.sample import write_archive
-from populator.snapshot import Speedometer
-from populator.summary import print_summary
-from populator.throughput import ThroughputOptions
-from populator.verify import verify
-from populator.verify_view import render_verification
+from populator.commands.execute import build_job
+from populator.commands.plan import make_plan
+from populator.commands.plan_view import render_plan
+from populator.commands.sample import write_archive
+from populator.commands.verify import verify
+from populator.commands.verify_view import render_verification
+from populator.job.backfill import run_backfill
+from populator.observe.hub import Hub
+from populator.observe.progress import LiveProgress
+from populator.observe.report import Tally
+from populator.observe.snapshot import Speedometer
+from populator.observe.summary import print_summary
+from populator.sink.throughput import ThroughputOptions
 
 DOCS = Path(__file__).resolve().parent
 WIDTH = 124

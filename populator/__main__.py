@@ -1,3 +1,3 @@
-from populator.cli import main
+from populator.commands.cli import main
 
 main()

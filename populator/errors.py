@@ -45,3 +45,11 @@ class ObjectFailed(PopulatorError):
         super().__init__(f"{key}: {reason}")
         self.key = key
         self.reason = reason
+
+
+def aws_error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError (duck-typed), or ""."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))

@@ -121,7 +121,7 @@ def make_registry(root: Path, *, schemas: dict[str, dict[str, Any]] | None = Non
     import json
     import shutil
 
-    from populator.iglu import BUNDLED_REGISTRY_PATH
+    from populator.config.iglu import BUNDLED_REGISTRY_PATH
 
     root.mkdir(parents=True, exist_ok=True)
     if schemas is None:

@@ -1,0 +1,145 @@
+"""`populator plan` on screen: a table of runs, then the estimates, each saying what it rests on.
+
+Rendered with rich, so a terminal gets colour and a pipe gets the same text without escape codes.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..observe.snapshot import format_bytes, format_duration
+from ..source.shard import ShardLoad, imbalance
+from .plan import Plan, TableView, about
+
+RUNS_SHOWN = 40  # more runs than this: the first and last half, and a line saying how many between
+
+
+def dollars(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
+
+
+def render_plan(console: Console, plan: Plan) -> None:
+    console.print(
+        Text.assemble(
+            ("populator plan", "bold"),
+            f": {plan.archive} → DynamoDB table {plan.table.name} ({plan.table.region})",
+            " since " + plan.since.strftime("%Y-%m-%d %H:%M:%S") if plan.since else "",
+        ),
+        soft_wrap=True,
+    )
+    console.print(_runs_table(plan))
+    console.print(_figures(plan))
+    if plan.shards is not None:
+        console.print(_shards_table(plan.shards))
+    for warning in plan.warnings:
+        console.print(Text.assemble(("warning: ", "bold yellow"), warning))
+    console.print(
+        "Nothing was written: plan only lists, reads object heads and describes the table.", style="dim"
+    )
+
+
+def _runs_table(plan: Plan) -> Table:
+    table = Table(title="selected runs", title_justify="left", show_footer=True, box=None, pad_edge=False)
+    table.add_column("run", footer=f"{len(plan.runs):,} runs", no_wrap=True)
+    table.add_column("objects", justify="right", footer=f"{plan.objects:,}")
+    table.add_column("bytes", justify="right", footer=format_bytes(plan.bytes))
+    table.add_column("events (est.)", justify="right", footer=about(plan.events))
+    table.add_column("note")
+    runs = plan.runs
+    hidden = 0
+    if len(runs) > RUNS_SHOWN:
+        hidden = len(runs) - RUNS_SHOWN
+        runs = [*runs[: RUNS_SHOWN // 2], *runs[-RUNS_SHOWN // 2 :]]
+    for index, run in enumerate(runs):
+        if hidden and index == RUNS_SHOWN // 2:
+            table.add_row(f"… {hidden:,} more runs (--json lists every one)", "", "", "", "", style="dim")
+        note = Text("expired by TTL", style="yellow") if run.expired else Text("")
+        table.add_row(run.run, f"{run.objects:,}", format_bytes(run.bytes), about(run.events), note)
+    return table
+
+
+def _figures(plan: Plan) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    samples = plan.samples
+    per_mb = ", ".join(
+        f"{ratio * 1_000_000:,.0f} lines per MB ({kind})"
+        for kind, ratio in plan.estimate.ratios.items()
+        if kind != "*"
+    )
+    grid.add_row(
+        "sample",
+        f"the first {plan.sample_kib:,} KiB of {len(samples)} of {plan.objects:,} objects: "
+        f"{per_mb or 'nothing to read'}",
+    )
+    grid.add_row(
+        "events",
+        f"{about(plan.events)} ({plan.estimate.event_share:.1%} of {about(plan.lines)} lines; "
+        "the rest bad or blank)",
+    )
+    expired = (
+        f"; {about(plan.expired_events)} in expired runs "
+        + ("included (--include-expired)" if plan.include_expired else "skipped")
+        if plan.expired_events
+        else ""
+    )
+    grid.add_row("to write", f"{about(plan.items_to_write)} items{expired}")
+    grid.add_row("write units", f"{about(plan.write_units)} WRU (one per item: manifest items are < 1 KB)")
+    grid.add_row(
+        "on-demand cost",
+        f"{dollars(plan.cost_usd)} at ${plan.price_per_million:g} per million write request units"
+        + (" (a provisioned table uses capacity already paid for)" if _provisioned(plan.table) else ""),
+    )
+    grid.add_row("table", table_line(plan.table, on_demand=plan.on_demand))
+    rate = f"{plan.write_rate:,.0f} items/s ({plan.rate_basis})" if plan.write_rate else plan.rate_basis
+    grid.add_row("write rate", rate)
+    grid.add_row("duration", f"≈ {format_duration(plan.duration_s)}" if plan.duration_s is not None else "?")
+    return grid
+
+
+def _shards_table(loads: list[ShardLoad]) -> Table:
+    """How the objects fall across --shards N: the heaviest shard sets how long the fleet takes."""
+    heaviest = max(loads, key=lambda load: load.bytes)
+    table = Table(
+        title=f"across {len(loads):,} shards (--shard K/{len(loads)})",
+        title_justify="left",
+        caption=f"heaviest: {heaviest.shard}, {imbalance(loads):.2f}× the mean",
+        caption_justify="left",
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column("shard", no_wrap=True)
+    table.add_column("objects", justify="right")
+    table.add_column("bytes", justify="right")
+    table.add_column("share of bytes", justify="right")
+    shown, hidden = loads, 0
+    if len(loads) > RUNS_SHOWN:
+        hidden = len(loads) - RUNS_SHOWN
+        shown = [*loads[: RUNS_SHOWN // 2], *loads[-RUNS_SHOWN // 2 :]]
+    for index, load in enumerate(shown):
+        if hidden and index == RUNS_SHOWN // 2:
+            table.add_row(f"… {hidden:,} more shards (--json lists every one)", "", "", "", style="dim")
+        share = f"{load.byte_share:.1%}"
+        table.add_row(str(load.shard), f"{load.objects:,}", format_bytes(load.bytes), share)
+    return table
+
+
+def _provisioned(table: TableView) -> bool:
+    return table.status == "exists" and table.billing_mode == "PROVISIONED"
+
+
+def table_line(table: TableView, *, on_demand: bool = False) -> str:
+    if table.status == "missing":
+        created = "on demand" if on_demand else "provisioned 100 WCU / 100 RCU (--on-demand for on demand)"
+        return f"{table.name} does not exist: run would create it, {created}"
+    if table.status == "unknown":
+        return f"{table.name}: billing mode and capacity unknown ({table.reason})"
+    if table.billing_mode == "PROVISIONED":
+        mode = f"provisioned, {table.write_capacity:,} WCU / {table.read_capacity or 0:,} RCU"
+    else:
+        mode = "on demand (PAY_PER_REQUEST)"
+    count = f", about {table.item_count:,} items now" if table.item_count is not None else ""
+    return f"{table.name}: {mode}{count}"

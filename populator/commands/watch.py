@@ -1,0 +1,233 @@
+"""Everything that watches one run and keeps a record of it, set up and closed in one place.
+
+`RunWatch` chooses the displays (a live display on a terminal, progress log lines elsewhere,
+nothing but errors with `--quiet`), installs logging (stderr, plus a file for `--log-path`),
+subscribes the event log, and at the end writes `--report` and stores report and log under
+`--log-path`. The CLI's `execute` and the demo both go through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..errors import UsageError
+from ..job.spec import BackfillJob
+from ..observe import logs
+from ..observe.eventlog import RUN_LOGGER, EventLog
+from ..observe.hub import Subscriber
+from ..observe.logstore import (
+    LOG_NAME,
+    REPORT_NAME,
+    LogDestination,
+    folder_name,
+    local_folder,
+    parse_log_path,
+    store,
+)
+from ..observe.progress import DEFAULT_INTERVAL_SECONDS, PROGRESS_LOGGER, LiveProgress, ProgressLog
+from ..observe.report import Tally, report_bytes, run_report
+
+log = logging.getLogger(RUN_LOGGER)
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """What the operator asked to see and keep."""
+
+    quiet: bool = False
+    progress_interval: float = DEFAULT_INTERVAL_SECONDS
+    log_level: str | None = None  # None: see logs.default_level
+    json_logs: bool = False
+    report: Path | None = None
+    log_path: LogDestination | None = None
+    command: str | None = None  # the command line, for the report
+
+
+def check_report_path(path: Path) -> None:
+    """Fail early (exit 2, before any work) when the report could not be written."""
+    if path.is_dir():
+        raise UsageError(f"--report {str(path)!r} is a directory; pass a file name.")
+    if not path.parent.is_dir():
+        raise UsageError(f"--report {str(path)!r}: the directory {str(path.parent)!r} does not exist.")
+
+
+class RunWatch:
+    """Use as a context manager around a run; `displays()` around the part that shows progress."""
+
+    def __init__(self, job: BackfillJob, tally: Tally, err: Console, outputs: RunOutputs) -> None:
+        self._job = job
+        self._tally = tally
+        self._err = err
+        self._outputs = outputs
+        self._started = datetime.now(UTC)
+        self._own_logs: logs.LogSetup | None = None
+        self._setup: logs.LogSetup | None = None
+        self._log_file: Path | None = None
+        self._temp_log = False
+        self.error: str | None = None
+
+    @property
+    def subscribers(self) -> list[Subscriber]:
+        return [EventLog()]
+
+    @property
+    def live(self) -> bool:
+        """Whether the terminal shows a live display (not with --quiet or --json-logs)."""
+        out = self._outputs
+        return not out.quiet and not out.json_logs and self._err.is_terminal
+
+    def __enter__(self) -> RunWatch:
+        keys = self._job.storage.keys
+        if keys is not None:
+            logs.add_secret(keys.secret_access_key.reveal())
+        setup = logs.active()
+        if setup is None:
+            out = self._outputs
+            setup = self._own_logs = logs.configure_logging(
+                level=out.log_level, json_logs=out.json_logs, quiet=out.quiet, terminal=self._err.is_terminal
+            )
+        self._setup = setup
+        if self._outputs.log_path is not None:
+            self._open_log_file(self._outputs.log_path)
+        job = self._job
+        log.info(
+            "populator run: %s -> DynamoDB table %s (%s)%s",
+            job.location,
+            job.storage.table,
+            job.storage.region,
+            " (dry run)" if job.dry_run else "",
+            extra={"archive": str(job.location), "table": job.storage.table},
+        )
+        return self
+
+    def _open_log_file(self, destination: LogDestination) -> None:
+        assert self._setup is not None
+        name = folder_name(self._job.storage.table, self._started)
+        if destination.is_s3:
+            handle, raw = tempfile.mkstemp(prefix="populator-", suffix=".log")
+            os.close(handle)
+            self._log_file, self._temp_log = Path(raw), True
+        else:
+            self._log_file = local_folder(destination, name) / LOG_NAME
+        self._setup.add_file(self._log_file)
+
+    @contextlib.contextmanager
+    def displays(self) -> Iterator[None]:
+        """Progress while the backfill runs: the live display, and/or periodic log lines."""
+        assert self._setup is not None
+        with contextlib.ExitStack() as stack:
+            if self.live:
+                self._setup.hide_from_stderr(PROGRESS_LOGGER)
+                stack.callback(self._setup.show_on_stderr, PROGRESS_LOGGER)
+                stack.enter_context(LiveProgress(self._err, self._tally))
+            if not self._outputs.quiet or self._log_file is not None:
+                stack.enter_context(ProgressLog(self._tally, self._outputs.progress_interval))
+            yield
+
+    def finish(self, exit_code: int) -> None:
+        """Log the end, write --report, store report and log under --log-path."""
+        report = run_report(
+            self._tally,
+            exit_code=exit_code,
+            started_at=self._started,
+            finished_at=datetime.now(UTC),
+            job=self._job_fields(),
+            error=self.error,
+        )
+        tally = self._tally
+        log.info(
+            "finished (exit %d): %d of %d objects done, %d failed; %s items %s in %.1f s",
+            exit_code,
+            tally.objects_done,
+            tally.objects_total,
+            len(tally.failures),
+            f"{tally.items_planned if tally.dry_run else tally.items_written:,}",
+            "to write" if tally.dry_run else "written",
+            tally.duration_s,
+            extra={"report": report},
+        )
+        data = report_bytes(report)
+        if self._outputs.report is not None:
+            try:
+                self._outputs.report.write_bytes(data)
+            except OSError as exc:
+                log.error("cannot write the report to %s: %s", self._outputs.report, exc.strerror or exc)
+        if self._outputs.log_path is not None:
+            self._store(self._outputs.log_path, data)
+
+    def _store(self, destination: LogDestination, report: bytes) -> None:
+        assert self._setup is not None and self._log_file is not None
+        self._setup.close_file()
+        files = {REPORT_NAME: report}
+        if self._temp_log:
+            files[LOG_NAME] = self._log_file.read_bytes()
+        try:
+            where = store(
+                destination,
+                folder_name(self._job.storage.table, self._started),
+                files,
+                profile=self._job.profile,
+            )
+        except Exception as exc:  # botocore's or the OS's: say so, the backfill itself is done
+            from ..sink.writes import describe_failure
+
+            log.error(
+                "cannot store the report and log under --log-path %s: %s", destination, describe_failure(exc)
+            )
+        else:
+            log.info("report and log stored in %s", where, extra={"log_path": where})
+
+    def _job_fields(self) -> dict[str, Any]:
+        job = self._job
+        return {
+            "command": self._outputs.command,
+            "archive": str(job.location),
+            "table": job.storage.table,
+            "region": job.storage.region,
+            "since": job.identity.since,
+            "mode": job.identity.mode,
+            "include_expired": job.pipeline.include_expired,
+            "processes": job.processes,
+        }
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._setup is not None:
+            self._setup.close_file()
+        if self._temp_log and self._log_file is not None:
+            self._log_file.unlink(missing_ok=True)
+        if self._own_logs is not None:
+            self._own_logs.close()
+
+
+def run_outputs(
+    *,
+    quiet: bool = False,
+    progress_interval: float = DEFAULT_INTERVAL_SECONDS,
+    log_level: str | None = None,
+    json_logs: bool = False,
+    report: Path | None = None,
+    log_path: str | None = None,
+    command: str | None = None,
+) -> RunOutputs:
+    """The command line's output options, checked: raises UsageError before any work."""
+    if report is not None:
+        check_report_path(report)
+    return RunOutputs(
+        quiet=quiet,
+        progress_interval=progress_interval,
+        log_level=log_level,
+        json_logs=json_logs,
+        report=report,
+        log_path=parse_log_path(log_path) if log_path else None,
+        command=command,
+    )

@@ -1,0 +1,399 @@
+"""`--processes P`: one parent, P worker processes, each with its own event loop.
+
+Parsing and request signing are CPU-bound, and one Python process uses one core. The parent
+lists the archive, creates the table, and hands objects one at a time to whichever worker asks
+next (a shared queue, so a few big objects still spread evenly). Each worker runs the ordinary
+pipeline on what it is handed, with 1/P of the write-rate budget, and sends its events back in
+small batches. The parent republishes them on its own hub, so the progress display, the summary,
+the bad-row file and the one checkpoint journal see a single job.
+
+```
+parent: list ──► object queue (bounded) ──► worker 1..P: read, parse, write ──► event queue ──► hub
+```
+
+Workers are forked, so they start in milliseconds with everything already imported. They ignore
+SIGINT (the parent owns signals and tells them to stop), and exit on their own if the parent
+dies, so `kill -9` of the parent leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import queue
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from ..errors import PopulatorError
+from ..observe.hub import (
+    BytesRead,
+    Event,
+    Hub,
+    ItemsAcknowledged,
+    LinesParsed,
+    ListingDone,
+    ObjectFailedEvent,
+    ObjectFinished,
+    ObjectListed,
+    ObjectSkipped,
+    RunsSelected,
+    TableReady,
+)
+from ..sink.ratelimit import SharedControllerState
+from ..source.archive import ArchiveObject, list_archive
+from .process import RateSharing, guard_pipeline, open_clients, prepare_table, run_in_process
+from .spec import BackfillJob
+
+FLUSH_SECONDS = 0.1
+FLUSH_EVENTS = 256
+POLL_SECONDS = 0.1
+
+
+class WorkerFailed(PopulatorError):
+    """A worker process hit an error that stops the job (re-raised in the parent)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+async def run_in_workers(
+    job: BackfillJob, hub: Hub, stop: asyncio.Event | None, skip: Callable[[ArchiveObject], bool] | None
+) -> None:
+    """The parent's side, for a job with `processes > 1`."""
+    stop = stop or asyncio.Event()
+    pool = _Pool(job)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = await open_clients(job, stack)
+            if not job.dry_run:
+                hub.publish(TableReady(await prepare_table(job, clients)))
+            pool.release()
+            await guard_pipeline(job, clients, _list_and_dispatch(job, clients.s3, pool, hub, stop, skip))
+    finally:
+        pool.shutdown()
+
+
+async def _list_and_dispatch(
+    job: Any,
+    s3: Any,
+    pool: _Pool,
+    hub: Hub,
+    stop: asyncio.Event,
+    skip: Callable[[ArchiveObject], bool] | None,
+) -> None:
+    runs, objects = await list_archive(job.pipeline.location, job.pipeline.since, s3, job.pipeline.shard)
+    hub.publish(RunsSelected(runs))
+    collector = asyncio.create_task(pool.collect(hub, stop))
+    try:
+        count = size = 0
+        async for obj in objects:
+            if stop.is_set() or collector.done():
+                break
+            hub.publish(ObjectListed(obj))
+            count += 1
+            size += obj.size
+            if skip is not None and skip(obj):
+                hub.publish(ObjectSkipped(obj))
+                continue
+            await pool.dispatch(obj, stop)
+        else:
+            hub.publish(ListingDone(count, size))
+        if stop.is_set():
+            pool.stop()
+        pool.close_queues()
+        await collector
+    finally:
+        if not collector.done():
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+
+
+class _Pool:
+    """P forked workers, one object queue each, and the queue of their events.
+
+    The parent pushes each object to the worker with the fewest bytes outstanding, keeping each
+    worker at most `--concurrency / P` objects ahead: a shared queue let the first worker to ask
+    take every object of a small archive while the other idled (measured).
+    """
+
+    def __init__(self, job: Any) -> None:
+        context = multiprocessing.get_context("fork")
+        self.size = job.processes
+        self._slots = max(1, -(-job.pipeline.concurrency // self.size))
+        writers = max(1, -(-job.pipeline.writers // self.size))
+        self._queues: list[Any] = [context.Queue() for _ in range(self.size)]
+        self._events: Any = context.Queue()
+        self._ready = context.Event()
+        self._stop = context.Event()
+        self._owner: dict[str, tuple[int, ArchiveObject]] = {}
+        self._load = [0] * self.size  # bytes outstanding per worker
+        self._count = [0] * self.size  # objects outstanding per worker
+        self._freed: asyncio.Event | None = None
+        # One rate controller for the whole job, in shared memory: each worker paces 1/P of it.
+        self._rate = RateSharing(SharedControllerState(context), 1.0 / self.size)
+        worker_job = dataclasses.replace(
+            job,
+            processes=1,
+            checkpoint=None,
+            bad_rows_path=None,
+            max_bad_rows=None,
+            pipeline=dataclasses.replace(job.pipeline, concurrency=self._slots, writers=writers),
+        )
+        parent = os.getpid()
+        self._processes = [
+            context.Process(
+                target=_worker_main,
+                args=(
+                    worker_job,
+                    index,
+                    parent,
+                    self._queues[index],
+                    self._events,
+                    self._ready,
+                    self._stop,
+                    self._rate,
+                ),
+                name=f"populator-worker-{index}",
+                daemon=True,
+            )
+            for index in range(self.size)
+        ]
+        for process in self._processes:
+            process.start()
+
+    def release(self) -> None:
+        """The table exists: workers may open their clients and start."""
+        self._ready.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def dispatch(self, obj: ArchiveObject, stop: asyncio.Event) -> None:
+        """Hand `obj` to the least loaded worker with a free slot (waiting for one)."""
+        if self._freed is None:
+            self._freed = asyncio.Event()
+        while True:
+            if stop.is_set() or self._stop.is_set():
+                return
+            alive = [i for i in range(self.size) if self._processes[i].is_alive()]
+            if not alive:
+                return  # nobody left to take it; the collector reports what did not finish
+            free = [i for i in alive if self._count[i] < self._slots]
+            if free:
+                break
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), POLL_SECONDS)
+        index = min(free, key=lambda i: self._load[i])
+        self._owner[obj.key] = (index, obj)
+        self._load[index] += obj.size
+        self._count[index] += 1
+        self._queues[index].put(obj)
+
+    def close_queues(self) -> None:
+        for channel in self._queues:
+            channel.put(None)
+
+    def _settled(self, key: str) -> None:
+        owned = self._owner.pop(key, None)
+        if owned is None:
+            return
+        index, obj = owned
+        self._load[index] -= obj.size
+        self._count[index] -= 1
+        if self._freed is not None:
+            self._freed.set()
+
+    async def collect(self, hub: Hub, stop: asyncio.Event) -> None:
+        """Republish worker events until every worker has said it is done (or died)."""
+        loop = asyncio.get_running_loop()
+        running = set(range(self.size))
+        while running:
+            if stop.is_set():
+                self._stop.set()
+            try:
+                message = await loop.run_in_executor(None, self._events.get, True, POLL_SECONDS)
+            except queue.Empty:
+                for index in list(running):
+                    if not self._processes[index].is_alive():
+                        running.discard(index)
+                        self._worker_vanished(index, hub)
+                continue
+            kind, index, payload = message
+            if kind == "events":
+                for event in payload:
+                    self._republish(index, event, hub)
+            elif kind == "done":
+                running.discard(index)
+            elif kind == "fatal":
+                self._stop.set()
+                raise WorkerFailed(payload[1], payload[0])
+
+    def _republish(self, index: int, event: Event, hub: Hub) -> None:
+        hub.publish(event)  # RateChanged included: every worker reports the one shared controller
+        if isinstance(event, ObjectFinished | ObjectFailedEvent):
+            self._settled(event.obj.key)
+
+    def _worker_vanished(self, index: int, hub: Hub) -> None:
+        """Killed, out of memory...: the objects it held did not finish."""
+        if self._stop.is_set():
+            return
+        code = self._processes[index].exitcode
+        for key, (owner, obj) in list(self._owner.items()):
+            if owner == index:
+                hub.publish(
+                    ObjectFailedEvent(obj, f"worker process {index} exited unexpectedly (code {code})")
+                )
+                self._settled(key)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._ready.set()
+        deadline = time.monotonic() + 5
+        for process in self._processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in self._processes:
+            if process.is_alive():
+                process.kill()
+                process.join(1)
+        for channel in (*self._queues, self._events):
+            channel.cancel_join_thread()
+            channel.close()
+
+
+def _merge(known: Any, event: Any) -> Event:
+    """Two counting events of one object as one."""
+    if isinstance(event, BytesRead):
+        return BytesRead(event.obj, known.count + event.count)
+    if isinstance(event, LinesParsed):
+        return LinesParsed(
+            event.obj,
+            known.lines + event.lines,
+            known.blank + event.blank,
+            known.bad + event.bad,
+            known.expired + event.expired,
+            known.merged + event.merged,
+        )
+    return ItemsAcknowledged(
+        event.obj, known.written + event.written, known.already_present + event.already_present, event.dry_run
+    )
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def _worker_main(
+    job: Any, index: int, parent: int, objects: Any, events: Any, ready: Any, stop: Any, rate: RateSharing
+) -> None:
+    signal.set_wakeup_fd(-1)  # the parent's event loop owned it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        asyncio.run(_worker(job, index, parent, objects, events, ready, stop, rate))
+    except PopulatorError as exc:
+        events.put(("fatal", index, (exc.exit_code, str(exc))))
+    except BaseException as exc:  # reported, not raised: the parent turns it into the exit code
+        while isinstance(exc, BaseExceptionGroup):
+            exc = exc.exceptions[0]
+        events.put(("fatal", index, (3, f"worker {index}: internal error: {type(exc).__name__}: {exc}")))
+    else:
+        events.put(("done", index, None))
+    finally:
+        events.close()
+        events.join_thread()
+
+
+async def _worker(
+    job: Any, index: int, parent: int, objects: Any, events: Any, ready: Any, stop: Any, rate: RateSharing
+) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    watcher = asyncio.create_task(_watch_parent(parent, stop, stopping))
+    try:
+        while not ready.is_set():
+            if stopping.is_set():
+                return
+            await asyncio.sleep(POLL_SECONDS / 10)
+        hub = Hub()
+        forward = _Forwarder(events, index)
+        hub.subscribe(forward)
+        flusher = asyncio.create_task(forward.run())
+        try:
+            source = _objects_from(objects, loop, stopping)
+            await run_in_process(job, hub, stopping, None, source, create_table=False, rate=rate)
+        finally:
+            flusher.cancel()
+            forward.flush()
+    finally:
+        watcher.cancel()
+
+
+async def _watch_parent(parent: int, stop: Any, stopping: asyncio.Event) -> None:
+    """Stop when the parent says so; exit at once if the parent is gone (kill -9)."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        if stop.is_set():
+            stopping.set()
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def _objects_from(
+    objects: Any, loop: asyncio.AbstractEventLoop, stopping: asyncio.Event
+) -> AsyncIterator[ArchiveObject]:
+    while not stopping.is_set():
+        try:
+            obj = await loop.run_in_executor(None, objects.get, True, POLL_SECONDS)
+        except queue.Empty:
+            continue
+        if obj is None:
+            return
+        yield obj
+
+
+class _Forwarder:
+    """Sends a worker's events to the parent in batches (pickling one by one costs too much).
+
+    The frequent counting events (bytes read, lines parsed, items acknowledged) are summed per
+    object between flushes; every other event goes as it is, in order.
+    """
+
+    def __init__(self, events: Any, index: int) -> None:
+        self._events = events
+        self._index = index
+        self._buffer: list[Event] = []
+        self._sums: dict[tuple[type, str], Event] = {}
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BytesRead | LinesParsed | ItemsAcknowledged):
+            key = (type(event), event.obj.key)
+            known = self._sums.get(key)
+            self._sums[key] = event if known is None else _merge(known, event)
+            return
+        self._flush_sums()  # keep counts ahead of the events that depend on them
+        self._buffer.append(event)
+        if len(self._buffer) >= FLUSH_EVENTS or isinstance(event, ObjectFinished | ObjectFailedEvent):
+            self.flush()
+
+    def _flush_sums(self) -> None:
+        if self._sums:
+            self._buffer.extend(self._sums.values())
+            self._sums = {}
+
+    def flush(self) -> None:
+        self._flush_sums()
+        if self._buffer:
+            self._events.put(("events", self._index, self._buffer))
+            self._buffer = []
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            self.flush()

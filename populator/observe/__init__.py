@@ -1,0 +1,10 @@
+"""What the operator sees and keeps: the events of a run and their subscribers.
+
+- `hub`: the event records stages publish (`ObjectFinished`, `Throttled`...) and the `Hub`.
+- `report`: the `Tally` that counts every event, and the JSON report made of it.
+- `snapshot`, `progress`, `summary`: rates and time left, the live display, the end summary.
+- `logs`, `eventlog`, `logstore`: logging set-up, events as log lines, `--log-path`.
+
+Stages never print; everything here reads events. Imports the layers below it (`events`,
+`config`, and the record types of `source` and `sink`).
+"""

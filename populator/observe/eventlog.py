@@ -1,0 +1,97 @@
+"""The run's log: a subscriber that turns the events worth a line into log records.
+
+Milestones at INFO, trouble at WARNING, every object at DEBUG. Frequent counting events
+(bytes, lines, items) are never logged: progress lines and the summary carry their totals.
+Bad rows are logged by object, line and reason only, never their content.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .hub import (
+    BadRowFound,
+    BytesRead,
+    Event,
+    ItemsAcknowledged,
+    LinesParsed,
+    ListingDone,
+    ObjectFailedEvent,
+    ObjectFinished,
+    ObjectRestarted,
+    ObjectSkipped,
+    RateChanged,
+    RunsSelected,
+    TableReady,
+    Throttled,
+)
+from .snapshot import format_bytes
+
+RUN_LOGGER = "populator.run"
+_SILENT = (BytesRead, LinesParsed, ItemsAcknowledged, Throttled)
+
+
+class EventLog:
+    """Subscribe it to the hub; it logs on `populator.run`."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger(RUN_LOGGER)
+        self._rate_cuts = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, _SILENT):
+            return
+        log = self._log
+        match event:
+            case RateChanged(state=state):
+                if state.throttle_events > self._rate_cuts:
+                    self._rate_cuts = state.throttle_events
+                    log.info(
+                        "DynamoDB throttled: write rate cut to %s items/s (cut %d)",
+                        f"{state.rate:,.0f}",
+                        state.throttle_events,
+                        extra={"write_rate": round(state.rate, 1), "rate_cuts": state.throttle_events},
+                    )
+            case RunsSelected(runs=runs):
+                span = f" ({runs[0].name} to {runs[-1].name})" if runs else ""
+                log.info("runs selected: %d%s", len(runs), span, extra={"runs": len(runs)})
+            case ListingDone(objects=objects, bytes=size):
+                log.info(
+                    "listing done: %d objects, %s",
+                    objects,
+                    format_bytes(size),
+                    extra={"objects_total": objects, "bytes_total": size},
+                )
+            case TableReady(table=table):
+                capacity = f", {table.write_capacity} WCU" if table.write_capacity else ""
+                log.info(
+                    "table %s %s (%s%s)",
+                    table.name,
+                    "created" if table.created else "found",
+                    table.billing_mode,
+                    capacity,
+                    extra={"table": table.name, "billing_mode": table.billing_mode},
+                )
+            case ObjectFailedEvent(obj=obj, reason=reason):
+                log.warning("object failed: %s: %s", obj.key, reason, extra={"object": obj.key})
+            case ObjectRestarted(obj=obj, reason=reason, attempt=attempt):
+                log.warning(
+                    "reading %s broke off (%s); reading it again from its start (attempt %d)",
+                    obj.key,
+                    reason,
+                    attempt,
+                    extra={"object": obj.key},
+                )
+            case ObjectFinished(obj=obj):
+                log.debug(
+                    "object done: %s (%d lines, %d items, %d bad rows)",
+                    obj.key,
+                    event.lines,
+                    event.items,
+                    event.bad_rows,
+                    extra={"object": obj.key},
+                )
+            case ObjectSkipped(obj=obj):
+                log.debug("object skipped (done in an earlier run): %s", obj.key, extra={"object": obj.key})
+            case BadRowFound(obj=obj, line=line, reason=reason):
+                log.debug("bad row: %s line %d: %s", obj.key, line, reason, extra={"object": obj.key})

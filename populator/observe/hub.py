@@ -1,0 +1,155 @@
+"""What the stages report, and who listens.
+
+Stages publish small event records to a `Hub`; progress displays, logs and the summary are
+subscribers. No stage knows about the terminal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..sink.ratelimit import RateState
+from ..sink.writes import TableInfo
+from ..source.archive import ArchiveObject, RunFolder
+
+
+@dataclass(frozen=True, slots=True)
+class RunsSelected:
+    runs: list[RunFolder]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectListed:
+    obj: ArchiveObject
+
+
+@dataclass(frozen=True, slots=True)
+class ListingDone:
+    objects: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class TableReady:
+    table: TableInfo
+
+
+@dataclass(frozen=True, slots=True)
+class BytesRead:
+    obj: ArchiveObject
+    count: int  # compressed bytes, as stored
+
+
+@dataclass(frozen=True, slots=True)
+class LinesParsed:
+    """One block of lines of an object, parsed."""
+
+    obj: ArchiveObject
+    lines: int
+    blank: int
+    bad: Counter[str]
+    expired: int
+    merged: int  # duplicates of a key already in the same request, folded into it
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsAcknowledged:
+    obj: ArchiveObject
+    written: int
+    already_present: int
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RateChanged:
+    """The write-rate controller's state, published every second and on each cut."""
+
+    state: RateState
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    """DynamoDB pushed back once (a throttling error or UnprocessedItems)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSkipped:
+    """Finished in an earlier run (the checkpoint says so, with the same ETag)."""
+
+    obj: ArchiveObject
+
+
+@dataclass(frozen=True, slots=True)
+class BadRowFound:
+    obj: ArchiveObject
+    line: int  # 1-based line number in the (decompressed) object
+    reason: str
+    head: bytes  # the first KiB of the line
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRestarted:
+    """Reading an object broke off (S3 reset, short body...): it is read again from its start.
+
+    Carries what was counted of it so far, so tallies can take it back.
+    """
+
+    obj: ArchiveObject
+    reason: str
+    attempt: int
+    lines: int
+    blank: int
+    bad: Counter[str]
+    expired: int
+    merged: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectFinished:
+    """Every item of the object is acknowledged by DynamoDB (or counted, in a dry run)."""
+
+    obj: ArchiveObject
+    lines: int = 0
+    items: int = 0
+    bad_rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectFailedEvent:
+    obj: ArchiveObject
+    reason: str
+
+
+Event = (
+    RunsSelected
+    | ObjectListed
+    | ListingDone
+    | TableReady
+    | BytesRead
+    | LinesParsed
+    | ItemsAcknowledged
+    | Throttled
+    | ObjectFinished
+    | ObjectFailedEvent
+    | ObjectSkipped
+    | BadRowFound
+    | ObjectRestarted
+    | RateChanged
+)
+Subscriber = Callable[[Event], None]
+
+
+@dataclass
+class Hub:
+    """Delivers every event to every subscriber, synchronously and in order."""
+
+    subscribers: list[Subscriber] = field(default_factory=list)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.append(subscriber)
+
+    def publish(self, event: Event) -> None:
+        for subscriber in self.subscribers:
+            subscriber(event)

@@ -1,0 +1,238 @@
+"""The tally of a run (a subscriber that counts everything) and the JSON report made of it."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from .hub import (
+    BytesRead,
+    Event,
+    ItemsAcknowledged,
+    LinesParsed,
+    ListingDone,
+    ObjectFailedEvent,
+    ObjectFinished,
+    ObjectListed,
+    ObjectRestarted,
+    ObjectSkipped,
+    RateChanged,
+    RunsSelected,
+    TableReady,
+    Throttled,
+)
+
+
+@dataclass
+class Tally:
+    """Counts every event of a run. Subscribe it to the hub; read it at any time."""
+
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    dry_run: bool = False
+    runs: int = 0
+    objects_total: int = 0
+    bytes_total: int = 0
+    listing_done: bool = False
+    objects_done: int = 0
+    objects_skipped: int = 0  # finished in an earlier run, per the checkpoint
+    bytes_skipped: int = 0
+    object_restarts: int = 0  # reads broken off and started again
+    interrupted_by: str | None = None  # "SIGINT" / "SIGTERM" when stopped early
+    checkpoint: str | None = None
+    bytes_read: int = 0
+    lines_read: int = 0
+    blank_lines: int = 0
+    items_written: int = 0
+    items_planned: int = 0  # dry run: items that would be written
+    already_present: int = 0
+    merged_duplicates: int = 0
+    skipped_expired: int = 0
+    throttle_events: int = 0  # requests that met a throttle signal
+    rate_cuts: int = 0  # times the rate controller slowed down
+    write_rate: float | None = None  # the controller's current items/s
+    write_ceiling: float | None = None
+    bad_rows_by_reason: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, str] = field(default_factory=dict)
+    table: str | None = None
+    table_created: bool = False
+    # Runs done: every object of the run listed, and each finished, failed or skipped.
+    _listed_by_run: Counter[str] = field(default_factory=Counter, repr=False)
+    _settled_by_run: Counter[str] = field(default_factory=Counter, repr=False)
+    _last_listed_run: str | None = field(default=None, repr=False)
+
+    def __call__(self, event: Event) -> None:
+        match event:
+            case BytesRead(count=count):
+                self.bytes_read += count
+            case LinesParsed():
+                self.lines_read += event.lines
+                self.blank_lines += event.blank
+                self.skipped_expired += event.expired
+                self.merged_duplicates += event.merged
+                if event.bad:
+                    self.bad_rows_by_reason.update(event.bad)
+            case ItemsAcknowledged(dry_run=True):
+                self.items_planned += event.written
+            case ItemsAcknowledged():
+                self.items_written += event.written
+                self.already_present += event.already_present
+            case Throttled():
+                self.throttle_events += 1
+            case RateChanged(state=state):
+                self.write_rate = state.rate
+                self.write_ceiling = state.ceiling
+                self.rate_cuts = state.throttle_events
+            case ObjectFinished(obj=obj):
+                self.objects_done += 1
+                self._settled_by_run[obj.run] += 1
+            case ObjectSkipped(obj=obj):
+                self.objects_skipped += 1
+                self.bytes_skipped += obj.size
+                self._settled_by_run[obj.run] += 1
+            case ObjectRestarted():
+                self.object_restarts += 1
+                self.lines_read -= event.lines
+                self.blank_lines -= event.blank
+                self.skipped_expired -= event.expired
+                self.merged_duplicates -= event.merged
+                self.bad_rows_by_reason.subtract(event.bad)
+                self.bad_rows_by_reason = +self.bad_rows_by_reason
+            case ObjectFailedEvent(obj=obj, reason=reason):
+                if obj.key not in self.failures:
+                    self._settled_by_run[obj.run] += 1
+                self.failures[obj.key] = reason
+            case ObjectListed(obj=obj):
+                self.objects_total += 1
+                self.bytes_total += obj.size
+                self._listed_by_run[obj.run] += 1
+                self._last_listed_run = obj.run
+            case ListingDone():
+                self.listing_done = True
+            case RunsSelected(runs=runs):
+                self.runs = len(runs)
+            case TableReady(table=table):
+                self.table = table.name
+                self.table_created = table.created
+
+    @property
+    def started_work(self) -> bool:
+        """Whether anything was listed yet (a summary then says something)."""
+        return self.objects_total > 0 or self.runs > 0
+
+    @property
+    def runs_done(self) -> int:
+        """Runs whose objects are all listed and each finished, failed or skipped."""
+        # A copy first: progress displays read this from their own thread.
+        return sum(
+            1
+            for run, listed in tuple(self._listed_by_run.items())
+            if self._settled_by_run[run] >= listed and (self.listing_done or run != self._last_listed_run)
+        )
+
+    @property
+    def items_done(self) -> int:
+        """Items acknowledged (written or already present), or planned in a dry run."""
+        return self.items_planned if self.dry_run else self.items_written + self.already_present
+
+    @property
+    def bad_rows(self) -> int:
+        return sum(self.bad_rows_by_reason.values())
+
+    @property
+    def duration_s(self) -> float:
+        end = self.finished if self.finished is not None else time.monotonic()
+        return end - self.started
+
+    @property
+    def items_per_s(self) -> float:
+        return self.items_done / self.duration_s if self.duration_s > 0 else 0.0
+
+    def finish(self) -> None:
+        self.finished = time.monotonic()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as plain data (for --report and tests)."""
+        return {
+            "dry_run": self.dry_run,
+            "table": self.table,
+            "table_created": self.table_created,
+            "runs": self.runs,
+            "runs_done": self.runs_done,
+            "objects_total": self.objects_total,
+            "objects_done": self.objects_done,
+            "objects_skipped": self.objects_skipped,
+            "object_restarts": self.object_restarts,
+            "interrupted_by": self.interrupted_by,
+            "checkpoint": self.checkpoint,
+            "objects_failed": len(self.failures),
+            "failures": [{"object": key, "reason": reason} for key, reason in self.failures.items()],
+            "bytes_total": self.bytes_total,
+            "bytes_read": self.bytes_read,
+            "lines_read": self.lines_read,
+            "blank_lines": self.blank_lines,
+            "items_written": self.items_written,
+            "items_planned": self.items_planned,
+            "already_present": self.already_present,
+            "merged_duplicates": self.merged_duplicates,
+            "bad_rows": self.bad_rows,
+            "bad_rows_by_reason": dict(sorted(self.bad_rows_by_reason.items())),
+            "skipped_expired": self.skipped_expired,
+            "throttle_events": self.throttle_events,
+            "rate_cuts": self.rate_cuts,
+            "write_rate": round(self.write_rate, 1) if self.write_rate is not None else None,
+            "write_ceiling": self.write_ceiling,
+            "duration_s": round(self.duration_s, 3),
+            "items_per_s": round(self.items_per_s, 1),
+        }
+
+
+def exit_status(code: int) -> str:
+    """The exit code in words, for reports."""
+    return {0: "ok", 1: "failed_objects", 2: "error", 3: "internal_error"}.get(
+        code, "interrupted" if code in (130, 143) else "error"
+    )
+
+
+def run_report(
+    tally: Tally,
+    *,
+    exit_code: int,
+    started_at: datetime,
+    finished_at: datetime,
+    job: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The `--report` JSON: what was asked (`job`), how it ended, and every count of the tally.
+
+    Secrets registered with `logs.add_secret` are masked in every string.
+    """
+    from .. import __version__
+    from .logs import redact_data
+
+    report: dict[str, Any] = {
+        "populator_version": __version__,
+        "started_at": _iso(started_at),
+        "finished_at": _iso(finished_at),
+        "exit_code": exit_code,
+        "status": exit_status(exit_code),
+        "error": error,
+        **(job or {}),
+    }
+    for key, value in tally.as_dict().items():
+        if value is not None or key not in report:  # the job's table name, even in a dry run
+            report[key] = value
+    return dict(redact_data(report))
+
+
+def report_bytes(report: dict[str, Any]) -> bytes:
+    return orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -1,0 +1,297 @@
+"""The event manifest table: make sure it exists and is shaped right, and write items to it.
+
+Two writers share one retry policy: `BatchWriter` (BatchWriteItem, 25 items a request, the
+default) and `ConditionalWriter` (the shredder's own conditional PutItem, first writer wins).
+Both retry throttling, 5xx and dropped connections with exponential backoff and full jitter,
+and raise `WriteFailed` when the budget is spent: an item is never dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aiohttp
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from ..errors import TableSchemaError, aws_error_code
+from ..events import ManifestItem
+from .ratelimit import AdaptiveRateLimiter
+from .transport import Transport
+from .writes import (
+    RetryPolicy,
+    TableInfo,
+    WriteFailed,
+    WriteOutcome,
+    describe_failure,
+)
+
+DEFAULT_CAPACITY = 100  # Snowplow's DynamoDbManifest creates tables with 100 WCU / 100 RCU
+CONDITION = "(attribute_not_exists(eventId) AND attribute_not_exists(fingerprint)) OR etlTime = :tst"
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "Throttling",
+    }
+)
+_RETRYABLE_CODES = THROTTLE_CODES | {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
+EXPECTED_KEYS = {("eventId", "HASH", "S"), ("fingerprint", "RANGE", "S")}
+
+
+class _Unprocessed(Exception):
+    """Some items came back in UnprocessedItems; raised to make tenacity retry them."""
+
+    failure_reason = "DynamoDB kept returning UnprocessedItems (throttled)"
+
+
+def wire_item(item: ManifestItem) -> dict[str, Any]:
+    """A manifest item in DynamoDB's attribute-value JSON, as Snowplow's manifest stores it."""
+    return {
+        "eventId": {"S": item.event_id},
+        "fingerprint": {"S": item.fingerprint},
+        "etlTime": {"N": str(item.etl_time)},
+        "ttl": {"N": str(item.ttl)},
+    }
+
+
+def is_throttle(exc: BaseException) -> bool:
+    return isinstance(exc, _Unprocessed) or (
+        isinstance(exc, ClientError) and aws_error_code(exc) in THROTTLE_CODES
+    )
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(
+        exc, _Unprocessed | BotoConnectionError | HTTPClientError | aiohttp.ClientError | TimeoutError
+    ):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return aws_error_code(exc) in _RETRYABLE_CODES or status >= 500
+    return False
+
+
+def key_schema_problem(table: dict[str, Any]) -> str | None:
+    """None when a DescribeTable result has the manifest's keys; otherwise what differs."""
+    types = {a["AttributeName"]: a["AttributeType"] for a in table.get("AttributeDefinitions", ())}
+    keys = {
+        (k["AttributeName"], k["KeyType"], types.get(k["AttributeName"], "?"))
+        for k in table.get("KeySchema", ())
+    }
+    if keys == EXPECTED_KEYS:
+        return None
+    found = ", ".join(
+        f"{name} {kind} ({kind_type})" for name, kind, kind_type in sorted(keys, key=lambda k: k[1])
+    )
+    return f"it has keys {found}; an event manifest needs eventId HASH (S), fingerprint RANGE (S)"
+
+
+async def ensure_table(
+    client: Any, name: str, *, on_demand: bool = False, capacity: int = DEFAULT_CAPACITY
+) -> TableInfo:
+    """Describe the table, creating it as Snowplow's library does when it is missing."""
+    created = False
+    try:
+        table = (await client.describe_table(TableName=name))["Table"]
+    except ClientError as exc:
+        if aws_error_code(exc) != "ResourceNotFoundException":
+            raise
+        table = await _create_table(client, name, on_demand=on_demand, capacity=capacity)
+        created = True
+    problem = key_schema_problem(table)
+    if problem:
+        raise TableSchemaError(
+            f"DynamoDB table {name!r} is not an event manifest: {problem}. Point the storage "
+            "config at another table, or let the tool create a new one by naming a table that does not exist."
+        )
+    if table.get("TableStatus") not in (None, "ACTIVE", "UPDATING"):
+        await client.get_waiter("table_exists").wait(
+            TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150}
+        )
+    return table_info(name, table, created)
+
+
+def table_info(name: str, table: dict[str, Any], created: bool = False) -> TableInfo:
+    billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+    wcu = (
+        table.get("ProvisionedThroughput", {}).get("WriteCapacityUnits") if billing == "PROVISIONED" else None
+    )
+    return TableInfo(name=name, created=created, billing_mode=billing, write_capacity=wcu)
+
+
+async def describe_capacity(client: Any, name: str) -> TableInfo:
+    """The table's billing mode and provisioned write capacity, as of now."""
+    return table_info(name, (await client.describe_table(TableName=name))["Table"])
+
+
+async def _create_table(client: Any, name: str, *, on_demand: bool, capacity: int) -> dict[str, Any]:
+    billing: dict[str, Any] = (
+        {"BillingMode": "PAY_PER_REQUEST"}
+        if on_demand
+        else {"ProvisionedThroughput": {"ReadCapacityUnits": capacity, "WriteCapacityUnits": capacity}}
+    )
+    try:
+        await client.create_table(
+            TableName=name,
+            AttributeDefinitions=[
+                {"AttributeName": "eventId", "AttributeType": "S"},
+                {"AttributeName": "fingerprint", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "eventId", "KeyType": "HASH"},
+                {"AttributeName": "fingerprint", "KeyType": "RANGE"},
+            ],
+            **billing,
+        )
+    except ClientError as exc:
+        if aws_error_code(exc) != "ResourceInUseException":  # created meanwhile by someone else
+            raise
+    await client.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
+    try:
+        await client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+        )
+    except ClientError as exc:
+        # Not idempotent: "TimeToLive is already enabled" when another process creating the same
+        # table at the same time (a shard of the same backfill) enabled it first.
+        if aws_error_code(exc) != "ValidationException" or not await _ttl_enabled(client, name):
+            raise
+    return (await client.describe_table(TableName=name))["Table"]
+
+
+async def _ttl_enabled(client: Any, name: str) -> bool:
+    ttl = (await client.describe_time_to_live(TableName=name)).get("TimeToLiveDescription", {})
+    return ttl.get("AttributeName") == "ttl" and ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+
+
+class _Writer:
+    """Retry, throttle accounting and pacing shared by both write modes."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        table: str,
+        policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, never mutated
+        on_throttle: Callable[[], None] | None = None,
+        limiter: AdaptiveRateLimiter | None = None,
+    ) -> None:
+        self._transport = transport
+        self._table = table
+        self._policy = policy
+        self._on_throttle = on_throttle
+        self._limiter = limiter
+
+    def _retrying(self) -> AsyncRetrying:
+        policy = self._policy
+        return AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts),
+            wait=wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay),
+            retry=retry_if_exception(is_retryable),
+            reraise=True,
+        )
+
+    async def _call(self, operation: str, params: dict[str, Any], items: int) -> dict[str, Any]:
+        """One paced request; throttle signals in its answer reach the controller."""
+        if self._limiter is not None:
+            await self._limiter.acquire(items)
+        try:
+            response = await self._transport.call(operation, params)
+        except Exception as exc:
+            if is_throttle(exc):
+                self._throttled(0, items)
+            raise
+        return response
+
+    def _throttled(self, admitted: int, offered: int) -> None:
+        if self._limiter is not None:
+            self._limiter.on_throttle(admitted, offered)
+        if self._on_throttle is not None:
+            self._on_throttle()
+
+    def _succeeded(self, items: int) -> None:
+        if self._limiter is not None:
+            self._limiter.on_success(items)
+
+
+class BatchWriter(_Writer):
+    """Writes up to 25 items with BatchWriteItem, retrying UnprocessedItems until all are stored."""
+
+    async def write(self, items: Sequence[ManifestItem]) -> WriteOutcome:
+        pending = [{"PutRequest": {"Item": wire_item(item)}} for item in items]
+        total = len(pending)
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    params = {"RequestItems": {self._table: pending}}
+                    response = await self._call("BatchWriteItem", params, len(pending))
+                    sent = len(pending)
+                    pending = response.get("UnprocessedItems", {}).get(self._table, [])
+                    if pending:
+                        self._throttled(sent - len(pending), sent)
+                        raise _Unprocessed(len(pending))
+                    self._succeeded(sent)
+        except Exception as exc:
+            if isinstance(exc, ClientError) and not is_retryable(exc) and _is_fatal(exc):
+                raise
+            raise WriteFailed(
+                f"{len(pending)} of {total} items not written after {self._policy.attempts} attempts: "
+                f"{describe_failure(exc)}"
+            ) from exc
+        return WriteOutcome(total, 0)
+
+
+class ConditionalWriter(_Writer):
+    """Writes each item with the shredder's conditional PutItem; an existing item wins."""
+
+    async def write(self, items: Sequence[ManifestItem]) -> WriteOutcome:
+        results = await asyncio.gather(*(self._put(item) for item in items), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            if isinstance(failure, ClientError) and _is_fatal(failure):
+                raise failure
+        if failures:
+            raise WriteFailed(
+                f"{len(failures)} of {len(items)} items not written after {self._policy.attempts} "
+                f"attempts: {describe_failure(failures[0])}"
+            )
+        written = sum(1 for r in results if r is True)
+        return WriteOutcome(written, len(items) - written)
+
+    async def _put(self, item: ManifestItem) -> bool:
+        """True when written, False when an item with another etlTime was already there."""
+        params = {
+            "TableName": self._table,
+            "Item": wire_item(item),
+            "ConditionExpression": CONDITION,
+            "ExpressionAttributeValues": {":tst": {"N": str(item.etl_time)}},
+        }
+        async for attempt in self._retrying():
+            with attempt:
+                try:
+                    await self._call("PutItem", params, 1)
+                except ClientError as exc:
+                    if aws_error_code(exc) == "ConditionalCheckFailedException":
+                        self._succeeded(1)
+                        return False
+                    raise
+                self._succeeded(1)
+        return True
+
+
+def _is_fatal(exc: ClientError) -> bool:
+    """Errors that no object can get past (permissions, a deleted table): stop the whole run."""
+    return aws_error_code(exc) in {
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "MissingAuthenticationToken",
+        "ResourceNotFoundException",
+    }

@@ -1,0 +1,238 @@
+"""Where the enriched archive is, which run folders it holds, and which objects to read.
+
+An archive is `<prefix>/run=YYYY-MM-DD-HH-MM-SS/part-*`, on S3 or on a local disk. Listing
+yields `ArchiveObject` descriptors in chronological run order; markers (`_SUCCESS`,
+`*_$folder$`), empty objects and anything outside a run folder are left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePath, PurePosixPath
+from typing import Any
+
+from ..errors import ArchiveError, UsageError
+from .shard import Shard
+
+S3_SCHEMES = ("s3://", "s3n://", "s3a://")
+RUN_PREFIX = "run="
+_RUN_ID = re.compile(r"run=(\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})")
+SINCE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d-%H-%M-%S")
+SINCE_HELP = "YYYY-MM-dd (e.g. 2026-06-01) or YYYY-MM-dd-HH-mm-ss (e.g. 2026-06-01-13-45-00)"
+# How many run folders are listed at once on S3; each listing pages through every key.
+RUN_LISTING_CONCURRENCY = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveLocation:
+    """An archive root: an S3 bucket and prefix, or a local directory."""
+
+    bucket: str | None  # None for a local directory
+    prefix: str  # S3: key prefix ending in "/" (or ""); local: the directory path
+
+    @property
+    def is_s3(self) -> bool:
+        return self.bucket is not None
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.is_s3 else self.prefix
+
+    def relative_key(self, key: str) -> str:
+        """An object's key below this root, "/"-separated: the same for S3 and a local copy."""
+        if self.is_s3:
+            return key.removeprefix(self.prefix)
+        return PurePath(key).relative_to(self.prefix).as_posix()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RunFolder:
+    """One `run=` folder: the output of one batch-pipeline run."""
+
+    started: datetime
+    name: str  # "run=YYYY-MM-DD-HH-MM-SS"
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveObject:
+    """One part file to read: where it is, how big it is, and its version tag."""
+
+    key: str  # S3 key, or the local file path
+    size: int
+    etag: str  # S3 ETag, or "<mtime_ns>-<size>" for local files
+    run: str  # the run folder name
+
+
+def split_s3_url(raw: str) -> tuple[str, str] | None:
+    """`s3://bucket/prefix` (also s3n://, s3a://) → (bucket, prefix ending in "/" or ""); None
+    when `raw` is not an S3 URL. The bucket is "" when the URL names none."""
+    for scheme in S3_SCHEMES:
+        if raw.startswith(scheme):
+            bucket, _, prefix = raw[len(scheme) :].partition("/")
+            prefix = prefix.strip("/")
+            return bucket, prefix + "/" if prefix else ""
+    return None
+
+
+def parse_location(raw: str) -> ArchiveLocation:
+    """`s3://bucket/prefix/` (also s3n://, s3a://) or a local directory → ArchiveLocation."""
+    if (s3 := split_s3_url(raw)) is not None:
+        if not s3[0]:
+            raise UsageError(
+                f"ENRICHED_ARCHIVE {raw!r} names no bucket. Use s3://bucket/path/to/archive/ "
+                "or a local directory."
+            )
+        return ArchiveLocation(*s3)
+    if "://" in raw:
+        raise UsageError(
+            f"ENRICHED_ARCHIVE {raw!r} is neither an s3:// (s3n://, s3a://) URL nor a local directory."
+        )
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise ArchiveError(
+            f"ENRICHED_ARCHIVE {raw!r} is not a directory on this machine. Pass the archive root "
+            "that holds the run=YYYY-MM-DD-HH-MM-SS folders, locally or as s3://bucket/prefix/."
+        )
+    return ArchiveLocation(None, str(path))
+
+
+def parse_since(raw: str) -> datetime:
+    """The `--since` value → an aware UTC datetime. Raises UsageError naming the formats."""
+    for fmt in SINCE_FORMATS:
+        try:
+            return datetime.strptime(raw, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise UsageError(f"--since {raw!r} is not a date this tool understands. Use {SINCE_HELP}.")
+
+
+def parse_run_folder(name: str) -> RunFolder | None:
+    """`run=2026-06-01-13-45-00` → RunFolder; anything else → None."""
+    match = _RUN_ID.fullmatch(name)
+    if match is None:
+        return None
+    try:
+        started = datetime.strptime(match.group(1), "%Y-%m-%d-%H-%M-%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return RunFolder(started, name)
+
+
+def select_runs(names: Iterable[str], since: datetime | None) -> list[RunFolder]:
+    """Run folders among `names`, at or after `since`, oldest first."""
+    runs = [run for run in map(parse_run_folder, names) if run is not None]
+    if since is not None:
+        runs = [run for run in runs if run.started >= since]
+    return sorted(set(runs))
+
+
+def is_part_name(name: str) -> bool:
+    """A data part, not a marker: `part-*`, and not a `_$folder$` placeholder."""
+    return name.startswith("part-") and not name.endswith("_$folder$")
+
+
+async def list_archive(
+    location: ArchiveLocation, since: datetime | None, s3: Any | None = None, shard: Shard | None = None
+) -> tuple[list[RunFolder], AsyncIterator[ArchiveObject]]:
+    """The selected runs, and an iterator over their objects in chronological order.
+
+    With `shard`, only the objects of that shard (see shard.py); the runs are all those selected.
+    """
+    if location.is_s3:
+        if s3 is None:
+            raise ValueError("an S3 client is needed to list an S3 archive")
+        runs, objects = await _list_s3(location, since, s3)
+    else:
+        runs, objects = _list_local(location, since)
+    if shard is not None:
+        objects = _in_shard(location, objects, shard)
+    return runs, objects
+
+
+async def _in_shard(
+    location: ArchiveLocation, objects: AsyncIterator[ArchiveObject], shard: Shard
+) -> AsyncIterator[ArchiveObject]:
+    try:
+        async for obj in objects:
+            if shard.holds(location.relative_key(obj.key)):
+                yield obj
+    finally:
+        if hasattr(objects, "aclose"):
+            await objects.aclose()
+
+
+def _list_local(
+    location: ArchiveLocation, since: datetime | None
+) -> tuple[list[RunFolder], AsyncIterator[ArchiveObject]]:
+    root = Path(location.prefix)
+    try:
+        names = [entry.name for entry in os.scandir(root) if entry.is_dir()]
+    except OSError as exc:
+        raise ArchiveError(f"cannot list {root}: {exc.strerror or exc}") from None
+    runs = select_runs(names, since)
+
+    async def objects() -> AsyncIterator[ArchiveObject]:
+        for run in runs:
+            for obj in await asyncio.to_thread(_local_run_objects, root / run.name, run.name):
+                yield obj
+
+    return runs, objects()
+
+
+def _local_run_objects(folder: Path, run: str) -> list[ArchiveObject]:
+    found = []
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            if not is_part_name(name):
+                continue
+            path = Path(dirpath, name)
+            stat = path.stat()
+            if stat.st_size == 0:
+                continue
+            found.append(ArchiveObject(str(path), stat.st_size, f"{stat.st_mtime_ns}-{stat.st_size}", run))
+    found.sort(key=lambda obj: obj.key)
+    return found
+
+
+async def _list_s3(
+    location: ArchiveLocation, since: datetime | None, s3: Any
+) -> tuple[list[RunFolder], AsyncIterator[ArchiveObject]]:
+    assert location.bucket is not None
+    folder_names: list[str] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    async for page in paginator.paginate(Bucket=location.bucket, Prefix=location.prefix, Delimiter="/"):
+        for common in page.get("CommonPrefixes", ()):
+            folder_names.append(common["Prefix"][len(location.prefix) :].rstrip("/"))
+    runs = select_runs(folder_names, since)
+    limit = asyncio.Semaphore(RUN_LISTING_CONCURRENCY)
+
+    async def list_run(run: RunFolder) -> list[ArchiveObject]:
+        async with limit:
+            found = []
+            run_prefix = f"{location.prefix}{run.name}/"
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=run_prefix)
+            async for page in pages:
+                for entry in page.get("Contents", ()):
+                    key = entry["Key"]
+                    if entry["Size"] == 0 or not is_part_name(PurePosixPath(key).name):
+                        continue
+                    found.append(ArchiveObject(key, entry["Size"], entry["ETag"].strip('"'), run.name))
+            return found
+
+    async def objects() -> AsyncIterator[ArchiveObject]:
+        # Every run is listed concurrently, yet objects come out in chronological run order.
+        tasks = [asyncio.ensure_future(list_run(run)) for run in runs]
+        try:
+            for task in tasks:
+                for obj in await task:
+                    yield obj
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    return runs, objects()

@@ -1,0 +1,108 @@
+"""checkpoint: the journal's format, crash tolerance and identity checks."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from populator.errors import UsageError
+from populator.job.checkpoint import FinishedObject, JobIdentity, Journal, default_path
+from populator.source.archive import ArchiveObject
+
+IDENTITY = JobIdentity(archive="s3://acme/archive/", table="manifest", since=None, mode="batch")
+
+
+def obj(key: str, etag: str = "e1") -> ArchiveObject:
+    return ArchiveObject(key=key, size=10, etag=etag, run="run=2026-01-01-00-00-00")
+
+
+def finished(key: str, etag: str = "e1") -> FinishedObject:
+    return FinishedObject(key=key, etag=etag, size=10, lines=3, items=2, bad_rows=1)
+
+
+def test_a_new_journal_has_a_header_then_one_line_per_finished_object(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal = Journal.open(path, IDENTITY)
+    journal.record(finished("a"))
+    journal.record(finished("b"))
+    journal.close()
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert lines[0]["type"] == "header" and lines[0]["identity"] == IDENTITY.as_dict()
+    assert [line["key"] for line in lines[1:]] == ["a", "b"]
+    assert lines[1] == {
+        "type": "object",
+        "key": "a",
+        "etag": "e1",
+        "size": 10,
+        "lines": 3,
+        "items": 2,
+        "bad_rows": 1,
+    }
+
+
+def test_reopening_skips_finished_objects_with_the_same_etag_only(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal = Journal.open(path, IDENTITY)
+    journal.record(finished("a"))
+    journal.close()
+    again = Journal.open(path, IDENTITY)
+    assert again.resumed
+    assert again.is_finished(obj("a"))
+    assert not again.is_finished(obj("a", etag="changed"))
+    assert not again.is_finished(obj("b"))
+
+
+def test_a_torn_last_line_is_ignored_and_appending_goes_on(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal = Journal.open(path, IDENTITY)
+    journal.record(finished("a"))
+    journal.close()
+    with open(path, "ab") as handle:
+        handle.write(b'{"type": "object", "key": "b", "et')  # killed mid-write
+    again = Journal.open(path, IDENTITY)
+    assert again.is_finished(obj("a")) and not again.is_finished(obj("b"))
+    again.record(finished("c"))
+    again.close()
+    third = Journal.open(path, IDENTITY)
+    assert third.is_finished(obj("c")) and third.finished_count == 2
+
+
+def test_another_jobs_journal_is_refused_with_the_difference(tmp_path):
+    path = tmp_path / "j.jsonl"
+    Journal.open(path, IDENTITY).close()
+    other = JobIdentity(
+        archive="s3://acme/archive/", table="other-table", since="2026-06-01-00-00-00", mode="batch"
+    )
+    with pytest.raises(UsageError) as caught:
+        Journal.open(path, other)
+    message = str(caught.value)
+    assert "table: journal has 'manifest', this command has 'other-table'" in message
+    assert "since" in message and "--restart" in message
+
+
+def test_restart_starts_over(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal = Journal.open(path, IDENTITY)
+    journal.record(finished("a"))
+    journal.close()
+    other = JobIdentity(archive="s3://acme/archive/", table="manifest", since=None, mode="conditional")
+    fresh = Journal.open(path, other, restart=True)
+    assert not fresh.is_finished(obj("a"))
+    fresh.close()
+    assert orjson.loads(path.read_bytes().splitlines()[0])["identity"]["mode"] == "conditional"
+
+
+def test_a_file_that_is_not_a_journal_is_refused(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_text("hello\n")
+    with pytest.raises(UsageError, match="not a populator journal"):
+        Journal.open(path, IDENTITY)
+
+
+def test_default_path_depends_on_the_job_identity(tmp_path):
+    first = default_path(IDENTITY)
+    assert first.parent.name == ".populator" and first.name.startswith("manifest-")
+    assert default_path(IDENTITY) == first
+    conditional = JobIdentity(IDENTITY.archive, IDENTITY.table, IDENTITY.since, "conditional")
+    sharded = JobIdentity(IDENTITY.archive, IDENTITY.table, IDENTITY.since, "batch", shard="1/3")
+    assert len({first, default_path(conditional), default_path(sharded)}) == 3

@@ -1,0 +1,135 @@
+"""archive: locations, --since, run folders, and listings on disk and on S3 (moto)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from aiobotocore.session import AioSession
+
+from populator.errors import ArchiveError, UsageError
+from populator.source.archive import ArchiveLocation, list_archive, parse_location, parse_since, select_runs
+
+
+@pytest.mark.parametrize(
+    ("raw", "bucket", "prefix"),
+    [
+        ("s3://acme/enriched/archive/", "acme", "enriched/archive/"),
+        ("s3://acme/enriched/archive", "acme", "enriched/archive/"),
+        ("s3n://acme/enriched/archive/", "acme", "enriched/archive/"),
+        ("s3a://acme/a", "acme", "a/"),
+        ("s3://acme", "acme", ""),
+        ("s3://acme/", "acme", ""),
+    ],
+)
+def test_s3_locations(raw, bucket, prefix):
+    assert parse_location(raw) == ArchiveLocation(bucket, prefix)
+
+
+def test_local_directory_location(tmp_path):
+    location = parse_location(str(tmp_path) + "/")
+    assert not location.is_s3
+    assert location.prefix == str(tmp_path)
+
+
+@pytest.mark.parametrize("raw", ["s3:///prefix", "gs://bucket/x", "/definitely/not/here"])
+def test_bad_locations_are_usage_errors(raw):
+    with pytest.raises(UsageError):
+        parse_location(raw)
+
+
+def test_since_accepts_both_formats():
+    assert parse_since("2026-06-01") == datetime(2026, 6, 1, tzinfo=UTC)
+    assert parse_since("2026-06-01-13-45-07") == datetime(2026, 6, 1, 13, 45, 7, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "raw", ["2026/06/01", "06-01-2026", "2026-06-01 13:45:07", "yesterday", "2026-13-01"]
+)
+def test_since_rejects_anything_else_naming_the_formats(raw):
+    with pytest.raises(UsageError, match="YYYY-MM-dd-HH-mm-ss"):
+        parse_since(raw)
+
+
+def test_select_runs_sorts_filters_and_keeps_the_boundary():
+    names = [
+        "run=2026-06-02-00-00-00",
+        "run=2026-05-31-23-59-59",
+        "run=2026-06-01-00-00-00",
+        "notarun",
+        "run=2026-06-01",
+        "run=2026-06-01-00-00-00_$folder$",
+    ]
+    runs = select_runs(names, parse_since("2026-06-01"))
+    assert [r.name for r in runs] == ["run=2026-06-01-00-00-00", "run=2026-06-02-00-00-00"]
+    exact = select_runs(names, parse_since("2026-06-01-00-00-00"))
+    assert [r.name for r in exact] == ["run=2026-06-01-00-00-00", "run=2026-06-02-00-00-00"]
+    assert len(select_runs(names, None)) == 3
+
+
+def _layout(root):
+    for name, data in _layout_dict().items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+async def test_local_listing_keeps_parts_in_run_order(tmp_path):
+    _layout(tmp_path)
+    runs, objects = await list_archive(parse_location(str(tmp_path)), parse_since("2026-06-01"))
+    keys = [o.key[len(str(tmp_path)) + 1 :] async for o in objects]
+    assert [r.name for r in runs] == ["run=2026-06-01-00-00-00", "run=2026-06-02-00-00-00"]
+    assert keys == [
+        "run=2026-06-01-00-00-00/part-00000-3f1c.txt.gz",
+        "run=2026-06-01-00-00-00/part-00001",
+        "run=2026-06-02-00-00-00/part-00000.gz",
+    ]
+
+
+async def test_missing_local_directory_is_an_archive_error(tmp_path):
+    with pytest.raises(ArchiveError):
+        parse_location(str(tmp_path / "nope"))
+
+
+async def test_s3_listing_pages_through_more_than_1000_keys_and_ignores_markers(aws, unique_name):
+    s3 = aws.boto3_client("s3")
+    s3.create_bucket(Bucket=unique_name)
+    for name, data in _layout_dict().items():
+        s3.put_object(Bucket=unique_name, Key=f"archive/{name}", Body=data)
+    for i in range(1100):
+        s3.put_object(Bucket=unique_name, Key=f"archive/run=2026-06-03-00-00-00/part-{i:05d}.gz", Body=b"p")
+    session = AioSession()
+    async with session.create_client("s3", region_name="us-east-1") as client:
+        runs, objects = await list_archive(
+            parse_location(f"s3://{unique_name}/archive"), parse_since("2026-06-01"), client
+        )
+        found = [o async for o in objects]
+    assert [r.name for r in runs] == [
+        "run=2026-06-01-00-00-00",
+        "run=2026-06-02-00-00-00",
+        "run=2026-06-03-00-00-00",
+    ]
+    keys = [o.key for o in found]
+    assert keys[:3] == [
+        "archive/run=2026-06-01-00-00-00/part-00000-3f1c.txt.gz",
+        "archive/run=2026-06-01-00-00-00/part-00001",
+        "archive/run=2026-06-02-00-00-00/part-00000.gz",
+    ]
+    assert len(keys) == 3 + 1100
+    assert len(set(keys)) == len(keys)
+    assert all(o.etag and o.size == 1 for o in found)
+
+
+def _layout_dict():
+    return {
+        "run=2026-06-02-00-00-00/part-00000.gz": b"x",
+        "run=2026-06-02-00-00-00/_SUCCESS": b"",
+        "run=2026-06-01-00-00-00/part-00001": b"y",
+        "run=2026-06-01-00-00-00/part-00000-3f1c.txt.gz": b"z",
+        "run=2026-06-01-00-00-00/part-00002.gz": b"",
+        "run=2026-06-01-00-00-00/part-00003_$folder$": b"w",
+        "run=2026-06-01-00-00-00_$folder$": b"",
+        "run=2026-05-01-00-00-00/part-00000.gz": b"old",  # before --since
+        "stray/part-00000.gz": b"s",
+        "part-00009.gz": b"t",
+    }
