@@ -1,6 +1,6 @@
 """What every measurement shares: the cached archives, the two config files, the child environment.
 
-Archives come from `populator.sample.write_archive` with a fixed `now`, so a spec always yields
+Archives come from `populator.commands.sample.write_archive` with a fixed `now`, so a spec always yields
 the same bytes; they are cached under `benchmarks/out/archives/<key>/`, keyed by the spec and by
 the generator's source, because generating 200k events takes longer than measuring them.
 """

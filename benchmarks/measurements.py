@@ -242,7 +242,7 @@ def design_choices(bench: Bench, null: Endpoint) -> list[Row]:
             "gzip inflate, MB/s of output: isal IgzipDecompressor", isal_rate, zlib_rate, "zlib", unit="MB/s"
         ),
         choice_row(
-            "SigV4 signing of a BatchWriteItem: populator.sigv4",
+            "SigV4 signing of a BatchWriteItem: populator.sink.sigv4",
             ours,
             botocores,
             "botocore SigV4Auth",
@@ -253,7 +253,7 @@ def design_choices(bench: Bench, null: Endpoint) -> list[Row]:
 
 def signing_rates(requests: int = 3000) -> tuple[float, float]:
     """Best-of-3 signing speed of a 25-item BatchWriteItem body: our signer and botocore's
-    (`tests/test_sigv4.py` checks both give the same headers)."""
+    (`tests/sink/test_sigv4.py` checks both give the same headers)."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import ReadOnlyCredentials

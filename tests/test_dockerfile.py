@@ -56,9 +56,10 @@ def test_what_the_dockerfile_copies_builds_the_package_with_its_schemas(tmp_path
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp_path.glob("populator-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "populator/cli.py" in names
-    bundled = [n for n in names if n.startswith("populator/schemas/")]
-    shipped = [p for p in (ROOT / "populator" / "schemas").rglob("*") if p.is_file()]
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "populator").rglob("*.py")}
+    assert modules <= set(names), modules - set(names)  # every room's modules, not only the top
+    bundled = [n for n in names if n.startswith("populator/config/schemas/")]
+    shipped = [p for p in (ROOT / "populator" / "config" / "schemas").rglob("*") if p.is_file()]
     assert len(bundled) == len(shipped) > 0
 
 

@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
+from rich.constrain import Constrain
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -66,15 +67,17 @@ MIN_BAR = 10
 
 
 def render_snapshot(snap: Snapshot, title: str = "populator run", width: int = 200) -> RenderableType:
-    """The live display of one moment, laid out to fit `width` columns: never a wrapped line.
+    """The live display of one moment, laid out in fewer than `width` columns: never a wrapped line.
 
     A line that wraps breaks the display twice: the labels split in two, and rich's live
     redraw moves the cursor up by the lines it printed, not by the rows the terminal used,
     so every wrapped frame leaves a stale copy above the next one. Each line is therefore
-    built to fit: the bar shrinks first, then the least useful parts of the head line go,
+    built to fit, and to leave the last column free (a character there makes some terminals
+    wrap at once): the bar shrinks first, then the least useful parts of the head line go,
     and the grid of figures folds from four groups a row to two, then one.
     """
-    return Group(_head(snap, title, width), _grid(snap, width))
+    # Constrain: even when nothing fits (a 20-column terminal), cells are cut short, never wrapped.
+    return Constrain(Group(_head(snap, title, width), _grid(snap, width)), max(width - 1, 1))
 
 
 def _head(snap: Snapshot, title: str, width: int) -> Table:
@@ -137,7 +140,7 @@ def _grid(snap: Snapshot, width: int) -> Table:
     ]
     widths = [_group_width(group) for group in groups]
     per_row = next(
-        (n for n in (4, 2) if max(_row_width(widths[i : i + n]) for i in range(0, 4, n)) <= width), 1
+        (n for n in (4, 2) if max(_row_width(widths[i : i + n]) for i in range(0, 4, n)) < width), 1
     )
     table = Table.grid(padding=(0, 1))
     for column in range(per_row * 2):

@@ -6,7 +6,7 @@ third of what a request costs us (cProfile of a 200k-item run). Here the URL-der
 canonical request are computed once, and the signing key once per day and secret key, so a
 request costs two SHA-256 and one HMAC.
 
-`tests/test_sigv4.py` checks that the headers equal what botocore's signer produces for the same
+`tests/sink/test_sigv4.py` checks that the headers equal what botocore's signer produces for the same
 request, time and credentials (endpoints with ports and paths, session tokens, any body).
 """
 

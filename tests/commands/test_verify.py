@@ -16,8 +16,8 @@ from populator.config.aws import new_session
 from populator.config.storage import AwsSettings
 from populator.events import ManifestItem
 from tests.support.backfill_helpers import run_job, run_populator, table_items, upload, write_configs
-from tests.support.independent_parser import classify, read_lines
 from tests.support.dynamo_proxy import _error, _json_response
+from tests.support.independent_parser import classify, read_lines
 from tests.support.loopback_proxy import Knob, LoopbackProxy, check_budget
 
 

@@ -34,8 +34,8 @@ from populator.job.pipeline import ReadRetryPolicy
 from populator.observe.hub import Hub, ObjectRestarted
 from populator.observe.report import Tally
 from populator.sink.manifest import RetryPolicy
-from tests.support.backfill_helpers import NOW, run_job, table_items, upload, write_configs
 from tests.conftest import AwsTestEnv
+from tests.support.backfill_helpers import NOW, run_job, table_items, upload, write_configs
 from tests.support.independent_parser import classify, read_lines
 from tests.support.s3_proxy import S3Proxy
 
