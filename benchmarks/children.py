@@ -192,18 +192,31 @@ class Endpoint:
     """A running `endpoint.py` process and a small client for its counters."""
 
     def __init__(
-        self, name: str, latency_ms: float, capacity: float, log_dir: Path, *, on_demand: bool = False
+        self,
+        name: str,
+        latency_ms: float,
+        capacity: float,
+        log_dir: Path,
+        *,
+        on_demand: bool = False,
+        maximum_reason: str | None = None,
     ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.capacity = capacity
         self.on_demand = on_demand
+        self.maximum_reason = maximum_reason  # None: not an on-demand maximum; "": one without reasons
         command = [
             sys.executable,
             str(ENDPOINT_SCRIPT),
             f"--latency-ms={latency_ms}",
             f"--capacity={capacity}",
             *(["--on-demand"] if on_demand else []),
+            *(
+                [f"--throttling-reason={maximum_reason}", "--whole-requests"]
+                if maximum_reason is not None
+                else []
+            ),
         ]
         self._stderr = (log_dir / f"endpoint-{name}.stderr").open("wb")
         self._process = subprocess.Popen(

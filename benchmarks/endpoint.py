@@ -76,6 +76,9 @@ class TokenBucket:
         self._tokens -= granted
         return granted
 
+    def give_back(self, tokens: int) -> None:
+        self._tokens = min(self.depth, self._tokens + tokens)
+
 
 @dataclass
 class Stats:
@@ -120,6 +123,10 @@ class FakeDynamo:
         self.bucket = bucket
         self.write_capacity = write_capacity
         self.on_demand = False  # DescribeTable then says PAY_PER_REQUEST
+        # An on-demand maximum: a request that cannot be admitted whole is refused whole (400),
+        # naming `throttling_reason` in ThrottlingReasons when set (as DynamoDB does since 2025).
+        self.whole_requests = False
+        self.throttling_reason = ""
         self.stats = Stats()
 
     def app(self) -> web.Application:
@@ -177,6 +184,9 @@ class FakeDynamo:
     def _batch_write(self, request_items: dict[str, list[dict[str, Any]]]) -> tuple[int, dict[str, Any]]:
         wanted = sum(len(requests) for requests in request_items.values())
         granted = self._admit(wanted)
+        if self.whole_requests and 0 < granted < wanted and self.bucket is not None:
+            self.bucket.give_back(granted)
+            granted = 0
         if granted == 0 and wanted:
             return self._throttle(wanted)
         unprocessed: dict[str, list[dict[str, Any]]] = {}
@@ -206,7 +216,11 @@ class FakeDynamo:
         self.stats.rejected_requests += 1
         self.stats.unprocessed_items += items
         message = "The level of configured provisioned throughput for the table was exceeded."
-        return 400, {"__type": THROUGHPUT_EXCEEDED, "message": message}
+        body: dict[str, Any] = {"__type": THROUGHPUT_EXCEEDED, "message": message}
+        if self.throttling_reason:
+            resource = "arn:aws:dynamodb:us-east-1:000000000000:table/bench"
+            body["ThrottlingReasons"] = [{"reason": self.throttling_reason, "resource": resource}]
+        return 400, body
 
     def _store(self, item: dict[str, Any] | None) -> None:
         if item is not None:  # a DeleteRequest is admitted but stores nothing
@@ -266,11 +280,19 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="DescribeTable reports PAY_PER_REQUEST: the client cannot know the capacity, only meet it",
     )
+    parser.add_argument(
+        "--whole-requests",
+        action="store_true",
+        help="refuse a request that cannot be admitted whole with a 400, never UnprocessedItems",
+    )
+    parser.add_argument("--throttling-reason", default="", help="ThrottlingReasons of every 400 throttle")
     args = parser.parse_args(argv)
     bucket = TokenBucket(args.capacity, depth=args.capacity) if args.capacity > 0 else None
     wcu = args.write_capacity or (round(args.capacity) if bucket else NULL_WRITE_CAPACITY)
     fake = FakeDynamo(args.latency_ms / 1000, bucket, wcu)
     fake.on_demand = args.on_demand
+    fake.whole_requests = args.whole_requests
+    fake.throttling_reason = args.throttling_reason
     try:
         asyncio.run(serve(fake))
     except KeyboardInterrupt:

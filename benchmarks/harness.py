@@ -28,9 +28,12 @@ from .measurements import (
     design_choices,
     dry_run_vs_zcat,
     end_to_end,
+    on_demand_maximum,
     peak_memory,
 )
 from .report import Row, render
+
+MAXIMUM_REASON = "TableWriteMaxOnDemandThroughputExceeded"
 
 FULL = Settings(
     parts=4,
@@ -120,6 +123,22 @@ def measure(bench: Bench) -> list[Row]:
         Endpoint(
             "limited-on-demand", settings.latency_ms, settings.capacity, bench.log_dir, on_demand=True
         ) as hidden,
+        Endpoint(
+            "maximum-with-reason",
+            settings.latency_ms,
+            settings.capacity,
+            bench.log_dir,
+            on_demand=True,
+            maximum_reason=MAXIMUM_REASON,
+        ) as maximum,
+        Endpoint(
+            "maximum-without-reason",
+            settings.latency_ms,
+            settings.capacity,
+            bench.log_dir,
+            on_demand=True,
+            maximum_reason="",
+        ) as silent,
     ):
         rows: list[Row] = []
         for step, name in (
@@ -127,6 +146,7 @@ def measure(bench: Bench) -> list[Row]:
             (lambda: end_to_end(bench, null), "end to end vs boto3 baselines"),
             (lambda: capacity_limited(bench, limited), "capacity-limited provisioned table"),
             (lambda: capacity_limited(bench, hidden), "capacity-limited table of unknown capacity"),
+            (lambda: on_demand_maximum(bench, maximum, silent), "a hidden on-demand maximum"),
             (lambda: peak_memory(bench, null), "peak RSS"),
             (lambda: design_choices(bench, null), "design choices"),
         ):

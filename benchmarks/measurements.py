@@ -30,6 +30,7 @@ BATCH_WRITER_TARGET = 10.0
 PUT_ITEM_TARGET = 100.0
 CAPACITY_USED_TARGET = 0.90
 THROTTLED_TARGET = 0.05
+MAXIMUM_THROTTLED_TARGET = 0.02  # a hidden on-demand maximum, named by ThrottlingReasons
 RSS_TARGET_MB = 256.0
 
 
@@ -398,6 +399,41 @@ def capacity_limited(bench: Bench, limited: Endpoint) -> list[Row]:
             "0",
             exact,
         ),
+    ]
+
+
+def on_demand_maximum(bench: Bench, with_reason: Endpoint, without_reason: Endpoint) -> list[Row]:
+    """A table that DescribeTable says nothing about, capped at C by an on-demand maximum (or an
+    account quota) that refuses whole requests: throttled requests when the 400s name the reason,
+    against the same endpoint without ThrottlingReasons, where the controller keeps probing."""
+    results = []
+    for endpoint in (with_reason, without_reason):
+        endpoint.reset()
+        timeout = bench.archive.distinct_keys / endpoint.capacity * 5 + 120
+        command = bench.populator(bench.archive, *bench.settings.capacity_args)
+        run = bench.run(f"populator-{endpoint.name}", command, endpoint, timeout)
+        stats = endpoint.stats(with_keys=True)
+        writes = stats["write_requests"]
+        throttled = stats["throttled_requests"] / writes if writes else 0.0
+        window = stats["write_window_seconds"]
+        used = stats["items_written"] / (endpoint.capacity * window + endpoint.capacity) if window else 0.0
+        exact = stats["keys_digest"] == bench.archive.keys_digest
+        results.append((run, throttled, stats, used, exact))
+    (run, throttled, stats, used, exact), (_, other, other_stats, other_used, _) = results
+    status = "" if run.ok else f" ({'timeout' if run.timed_out else f'exit {run.returncode}'})"
+    capacity = with_reason.capacity
+    return [
+        Row(
+            f"write requests throttled, hidden on-demand maximum C = {capacity:,.0f} items/s, "
+            "ThrottlingReasons named",
+            f"{throttled:.1%} ({stats['throttled_requests']:,} of {stats['write_requests']:,}), "
+            f"{used:.0%} of C used{status}",
+            f"no reason given: {other:.1%} ({other_stats['throttled_requests']:,} of "
+            f"{other_stats['write_requests']:,}), {other_used:.0%} of C used",
+            f"{other / throttled:.1f}× fewer" if throttled else "none throttled",
+            f"≤ {MAXIMUM_THROTTLED_TARGET:.0%}",
+            bool(stats["write_requests"]) and throttled <= MAXIMUM_THROTTLED_TARGET and exact,
+        )
     ]
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 from .errors import ConfigError, ObjectFailed, PopulatorError, TableSchemaError, UsageError
-from .events import BadRowReason, ManifestItem, parse_line
+from .events import NO_FINGERPRINT, BadRowReason, ManifestItem, SkipReason, parse_line
 
 if TYPE_CHECKING:
     from .config.storage import StorageConfig, load_resolver_config, load_storage_config
@@ -48,6 +48,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "NO_FINGERPRINT",
     "BackfillJob",
     "BadRowReason",
     "ConfigError",
@@ -56,6 +57,7 @@ __all__ = [
     "ObjectFailed",
     "PipelineOptions",
     "PopulatorError",
+    "SkipReason",
     "StorageConfig",
     "TableSchemaError",
     "Tally",

@@ -34,6 +34,10 @@ class AwsAccessError(UsageError):
     """AWS refused us: no credentials, bad credentials, or a missing IAM permission."""
 
 
+class EndpointUnreachable(UsageError):
+    """This machine cannot reach an AWS endpoint: no route, DNS, TLS, a timeout or a proxy."""
+
+
 class TableSchemaError(UsageError):
     """The manifest table exists but is not shaped like a Snowplow event manifest."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import re
 from enum import StrEnum
-from itertools import repeat
+from itertools import compress, repeat
 from operator import getitem, itemgetter, methodcaller
 from typing import NamedTuple
 
@@ -28,6 +28,7 @@ _UUID = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 # Cheaper than split(b"\t", 7), which copies the whole rest of the line (measured: 0.65 vs 1.4 us).
 _HEAD = re.compile(rb"[^\t]*\t[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t[^\t]*\t(" + _UUID + rb")\t")
 _TSTAMP = re.compile(rb"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?")
+MIN_YEAR, MAX_YEAR = 1, 9999  # the years an etl_tstamp may name (see parse_etl_tstamp)
 
 
 class BadRowReason(StrEnum):
@@ -36,7 +37,6 @@ class BadRowReason(StrEnum):
     FIELD_COUNT = "field_count"
     EVENT_ID = "event_id"
     ETL_TSTAMP = "etl_tstamp"
-    FINGERPRINT = "fingerprint"
     ENCODING = "encoding"
     LINE_TOO_LONG = "line_too_long"
 
@@ -47,11 +47,30 @@ class BadRowReason(StrEnum):
 _DESCRIPTIONS = {
     BadRowReason.FIELD_COUNT: f"not exactly {FIELD_COUNT} tab-separated fields",
     BadRowReason.EVENT_ID: "event_id (field 7) is not a UUID",
-    BadRowReason.ETL_TSTAMP: "etl_tstamp (field 3) is not a 'yyyy-MM-dd HH:mm:ss[.SSS]' UTC time",
-    BadRowReason.FINGERPRINT: "event_fingerprint (field 130) is empty",
+    BadRowReason.ETL_TSTAMP: (
+        "etl_tstamp (field 3) is not a 'yyyy-MM-dd HH:mm:ss[.fraction]' UTC time of years 0001-9999"
+    ),
     BadRowReason.ENCODING: "event_fingerprint is not valid UTF-8",
     BadRowReason.LINE_TOO_LONG: f"line longer than {MAX_LINE_BYTES} bytes",
 }
+
+
+class SkipReason(StrEnum):
+    """Why a valid event is deliberately not written. Not a bad row: never in `--bad-rows`, never
+    counted by `--max-bad-rows`. Values appear in summaries and reports."""
+
+    # The event fingerprint enrichment was off (or the line predates it). The shredder gives such
+    # an event a random fingerprint (`event_fingerprint.getOrElse(UUID.randomUUID())`) before it
+    # asks the manifest, so no item written for it could ever be matched.
+    NO_FINGERPRINT = "no_fingerprint"
+
+
+NO_FINGERPRINT = SkipReason.NO_FINGERPRINT
+# Why, in words, for summaries and plans.
+NO_FINGERPRINT_WHY = (
+    "the shredder gives an event without an event_fingerprint a random one, so no manifest item "
+    "could ever match it: such events are skipped, neither written nor counted as bad rows"
+)
 
 
 class ManifestItem(NamedTuple):
@@ -79,12 +98,27 @@ class ManifestItem(NamedTuple):
 
 
 def parse_etl_tstamp(raw: bytes) -> int | None:
-    """`yyyy-MM-dd HH:mm:ss[.SSS]` (UTC) → epoch seconds, truncated; None when invalid."""
+    """`yyyy-MM-dd HH:mm:ss[.f]` (UTC, 1 to 9 fraction digits or none) → epoch seconds, the
+    fraction dropped; None for anything that is not a real instant. Never raises.
+
+    Years 0001-9999 only. Every Snowplow writer prints a four-digit unsigned `yyyy` (Hadoop
+    Enrich's Joda `yyyy-MM-dd HH:mm:ss.SSS`, the analytics SDK's ISO_INSTANT with `T`/`Z`
+    dropped, which prints 0, 3, 6 or 9 fraction digits), so a sign or a fifth digit is not an
+    etl_tstamp. Year 0000 would parse in Java's proleptic calendar, but it is no time any
+    enrichment ran: snowplow-rdb-loader's own specs feed `0000-01-01 09:06:35.493256951` as the
+    bad input its transformer rejects. 0001-9999 is also what Python's datetime holds, and any of
+    its epoch seconds fits a DynamoDB Number.
+
+    The fraction is dropped, as the shredder does (`toEpochMilli / 1000`). Java's division
+    truncates towards zero, so for a stamp before 1970 with a fraction it writes one second more
+    than this floor; those items expired by TTL decades ago (run skips them). The shredder keeps
+    etlTime in a 32-bit Int, which wraps after 2038-01-19 03:14:07; this keeps the true value.
+    """
     match = _TSTAMP.fullmatch(raw)
     if match is None:
         return None
     year, month, day, hour, minute, second = (int(g) for g in match.groups())
-    if not (1 <= month <= 12 and hour < 24 and minute < 60 and second < 60):
+    if not (MIN_YEAR <= year <= MAX_YEAR and 1 <= month <= 12 and hour < 24 and minute < 60 and second < 60):
         return None
     if not 1 <= day <= calendar.monthrange(year, month)[1]:
         return None
@@ -111,9 +145,10 @@ def _parse_and_remember(raw: bytes) -> int | None:
 _new_tuple = tuple.__new__
 
 
-def parse_line(line: bytes) -> ManifestItem | BadRowReason:
-    """Turn one enriched-event line, with or without its newline, into a manifest item or a
-    bad-row reason. (The newline sits in the last field, true_tstamp, which is not read.)"""
+def parse_line(line: bytes) -> ManifestItem | BadRowReason | SkipReason:
+    """Turn one enriched-event line, with or without its newline, into a manifest item, a
+    bad-row reason, or `NO_FINGERPRINT` for a valid event without a fingerprint. Never raises.
+    (The newline sits in the last field, true_tstamp, which is not read.)"""
     if len(line) > MAX_LINE_BYTES and len(line.removesuffix(b"\n")) > MAX_LINE_BYTES:
         return BadRowReason.LINE_TOO_LONG
     if line.count(b"\t") != _TABS:
@@ -129,7 +164,7 @@ def parse_line(line: bytes) -> ManifestItem | BadRowReason:
     end = line.rfind(b"\t")
     fingerprint = line[line.rfind(b"\t", 0, end) + 1 : end]
     if not fingerprint:
-        return BadRowReason.FINGERPRINT
+        return NO_FINGERPRINT
     try:
         fingerprint_text = fingerprint.decode("utf-8")
     except UnicodeDecodeError:
@@ -160,15 +195,17 @@ class Triage(NamedTuple):
     blank: int
     expired: int
     bad: list[BadLine]
+    no_fingerprint: int = 0  # valid events without a fingerprint (not bad rows, not written)
 
 
 def triage(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
     """Parse a block of lines, each with or without its newline. Items whose etlTime is before
     `expiry_cutoff` (their TTL has passed) are counted, not kept; None keeps them all.
 
-    The hottest code of the tool. A block where every line is a good event (nearly all of
-    them) is parsed a step at a time over all its lines, each step one C-level `map`; any
-    other block is parsed line by line, which sorts out what is wrong with which line.
+    The hottest code of the tool. A block where every line is a valid event, with a fingerprint
+    or without one (nearly all of them), is parsed a step at a time over all its lines, each
+    step one C-level `map`; any other block is parsed line by line, which sorts out what is
+    wrong with which line. Both give the same result for any input, and neither raises.
     """
     return _triage_uniform(lines, expiry_cutoff) or _triage_each(lines, expiry_cutoff)
 
@@ -186,11 +223,14 @@ _group = re.Match.group
 
 
 def _triage_uniform(lines: list[bytes], expiry_cutoff: int | None) -> Triage | None:
-    """The whole block's items when every line is a good event line; None as soon as one is
-    not (then `_triage_each` tells which and why). Each step checks one rule for all lines."""
+    """The whole block's items when every line is a valid event line (with a fingerprint or
+    without); None as soon as one is not (then `_triage_each` tells which and why). Each step
+    checks one rule for all lines."""
     count = len(lines)
     if not count or b"\n" in lines or b"" in lines or set(map(type, lines)) != _ONLY_BYTES:
         return None  # blank or too-long lines
+    if max(map(len, lines)) > MAX_LINE_BYTES:
+        return None  # a long line not yet cut by the reader: parse_line measures it exactly
     if list(map(_count, lines, repeat(_TAB))).count(_TABS) != count:
         return None
     heads = list(map(_HEAD.match, lines))
@@ -207,19 +247,23 @@ def _triage_uniform(lines: list[bytes], expiry_cutoff: int | None) -> Triage | N
     if set(map(len, tails)) != {3}:
         return None  # a fingerprint longer than the window: leave it to the line-by-line path
     fingerprints = list(map(_second, tails))
-    if b"" in fingerprints:
-        return None
     try:
-        fingerprint_texts = list(map(_decode, fingerprints))
+        fingerprint_texts = list(map(_decode, fingerprints))  # b"" decodes to "", cheaply
     except UnicodeDecodeError:
         return None
     event_ids = map(_decode, map(_group, heads, repeat(2)))
     fields = zip(event_ids, fingerprint_texts, etl_times, strict=True)
     items = list(map(_new_tuple, repeat(ManifestItem), fields))
+    missing = fingerprints.count(b"")
+    if missing:  # events without a fingerprint: counted, not kept (an empty bytes is false)
+        items = list(compress(items, fingerprints))
     if expiry_cutoff is None or min(etl_times) >= expiry_cutoff:
-        return Triage(items, 0, 0, [])
+        return Triage(items, 0, 0, [], missing)
     kept = [item for item in items if item[2] >= expiry_cutoff]
-    return Triage(kept, 0, count - len(kept), [])
+    return Triage(kept, 0, len(items) - len(kept), [], missing)
+
+
+_BEFORE_ANY_ETL_TIME = -(1 << 63)  # no cutoff: before year 0001 (-62,135,596,800), not -1 (1969)
 
 
 def _triage_each(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
@@ -227,12 +271,13 @@ def _triage_each(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
     items: list[ManifestItem] = []
     keep = items.append
     bad: list[BadLine] = []
-    blank = expired = 0
+    blank = expired = no_fingerprint = 0
     parse = parse_line
     item_type = ManifestItem
+    skipped = NO_FINGERPRINT
     too_long = TooLongLine
     blank_lines = BLANK_LINES
-    cutoff = expiry_cutoff if expiry_cutoff is not None else -1
+    cutoff = expiry_cutoff if expiry_cutoff is not None else _BEFORE_ANY_ETL_TIME
     for offset, line in enumerate(lines):
         if line in blank_lines:
             blank += 1
@@ -246,6 +291,8 @@ def _triage_each(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
                 expired += 1
             else:
                 keep(parsed)  # type: ignore[arg-type]
+        elif parsed is skipped:
+            no_fingerprint += 1
         else:
             bad.append(BadLine(offset, parsed, line[:KEPT_PREFIX].removesuffix(b"\n")))  # type: ignore[arg-type]
-    return Triage(items, blank, expired, bad)
+    return Triage(items, blank, expired, bad, no_fingerprint)

@@ -1,7 +1,8 @@
 """`populator`: the command line. Parsing, wiring and exit codes only; no business logic.
 
 Exit codes: 0 every selected object written; 1 some objects failed (each named); 2 usage or
-configuration error; 3 an unexpected internal error; 130 interrupted (Ctrl-C).
+configuration error; 3 an unexpected internal error; 4 stopped at a limit (--max-write-units,
+--max-cost, --max-duration; run the same command to go on); 130/143 interrupted.
 
 Unlike the other modules, no `from __future__ import annotations` here: typer reads every
 command's annotations at each start, and string annotations made it compile and evaluate each
@@ -26,9 +27,11 @@ from .. import __version__
 from ..errors import PopulatorError, UsageError
 from ..job import runtime
 from ..job.cores import usable_cores
+from ..job.limits import Limits, parse_duration
 from ..job.pipeline import ReadRetryPolicy
 from ..observe import logs
 from ..observe.progress import DEFAULT_INTERVAL_SECONDS
+from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU
 from ..sink.throughput import ThroughputOptions
 from ..sink.writes import RetryPolicy
 from ..source.archive import SINCE_HELP
@@ -97,6 +100,28 @@ StorageConfigArgument = Annotated[
 ]
 ResolverConfigArgument = Annotated[Path, typer.Argument(help="The Iglu resolver config JSON.")]
 SinceOption = Annotated[str | None, typer.Option(help=f"Only runs at or after this time: {SINCE_HELP}.")]
+PriceOption = Annotated[
+    float,
+    typer.Option(
+        "--price-per-million",
+        min=0.0,
+        help="USD per million on-demand write request units (default: us-east-1, standard table "
+        "class, since November 2024: 0.625).",
+    ),
+]
+ProvisionedOption = Annotated[
+    str | None,
+    typer.Option(
+        "--provisioned",
+        metavar="R/W",
+        help="Create a missing table with R read and W write capacity units (100/100 is Snowplow's) "
+        "instead of on demand.",
+    ),
+]
+OnDemandOption = Annotated[
+    bool,
+    typer.Option("--on-demand", help="Create a missing table on demand (PAY_PER_REQUEST): the default."),
+]
 ProfileOption = Annotated[
     str | None, typer.Option(help="AWS profile (default: AWS_PROFILE or the default chain).")
 ]
@@ -131,10 +156,35 @@ def run(
     include_expired: Annotated[
         bool, typer.Option("--include-expired", help="Also write items whose 180-day TTL has already passed.")
     ] = False,
-    on_demand: Annotated[
-        bool,
-        typer.Option("--on-demand", help="Create a missing table PAY_PER_REQUEST instead of 100 WCU/RCU."),
-    ] = False,
+    on_demand: OnDemandOption = False,
+    provisioned: ProvisionedOption = None,
+    max_write_units: Annotated[
+        float | None,
+        typer.Option(
+            "--max-write-units",
+            help="Stop (exit 4, resumable) once this many write units are consumed.",
+            show_default=False,
+        ),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            metavar="USD",
+            help="Stop (exit 4, resumable) once the write units consumed cost this much "
+            "(at --price-per-million).",
+            show_default=False,
+        ),
+    ] = None,
+    max_duration: Annotated[
+        str | None,
+        typer.Option(
+            "--max-duration",
+            help="Stop (exit 4, resumable) after this long: 90m, 2h, 1h30m, or seconds.",
+            show_default=False,
+        ),
+    ] = None,
+    price_per_million: PriceOption = DEFAULT_PRICE_PER_MILLION_WRU,
     profile: ProfileOption = None,
     max_attempts: Annotated[
         int, typer.Option(min=1, max=100, help="Attempts per write request before its object is failed.")
@@ -257,6 +307,13 @@ def run(
             conditional=conditional,
             include_expired=include_expired,
             on_demand=on_demand,
+            provisioned=provisioned,
+            limits=Limits(
+                max_write_units=max_write_units,
+                max_cost_usd=max_cost,
+                max_duration_s=parse_duration(max_duration) if max_duration is not None else None,
+                price_per_million=price_per_million,
+            ),
             profile=profile,
             retry=RetryPolicy(attempts=max_attempts, base_delay=retry_base_delay),
             read_retry=ReadRetryPolicy(attempts=read_attempts, base_delay=retry_base_delay * 10),
@@ -336,9 +393,8 @@ def plan(
     include_expired: Annotated[
         bool, typer.Option("--include-expired", help="Count items whose 180-day TTL has passed as written.")
     ] = False,
-    on_demand: Annotated[
-        bool, typer.Option("--on-demand", help="A missing table would be created on demand.")
-    ] = False,
+    on_demand: OnDemandOption = False,
+    provisioned: ProvisionedOption = None,
     max_write_rate: Annotated[
         float | None,
         typer.Option("--max-write-rate", min=1.0, help="Plan for at most this many items written a second."),
@@ -352,15 +408,7 @@ def plan(
             help="Plan for this share of a provisioned table's write capacity, as run would use.",
         ),
     ] = ThroughputOptions.write_capacity_percent,
-    price_per_million: Annotated[
-        float,
-        typer.Option(
-            "--price-per-million",
-            min=0.0,
-            help="USD per million on-demand write request units (default: us-east-1, standard table "
-            "class, since November 2024: 0.625).",
-        ),
-    ] = 0.625,
+    price_per_million: PriceOption = DEFAULT_PRICE_PER_MILLION_WRU,
     sample_objects: Annotated[
         int, typer.Option("--sample-objects", min=1, max=10_000, help="Objects sampled to estimate events.")
     ] = 8,
@@ -385,6 +433,7 @@ def plan(
             since=since,
             include_expired=include_expired,
             on_demand=on_demand,
+            provisioned=provisioned,
             profile=profile,
             throughput=ThroughputOptions(
                 max_write_rate=max_write_rate, write_capacity_percent=write_capacity_percent

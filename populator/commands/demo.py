@@ -101,7 +101,8 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
         expected = write_archive(archive, spec)
         out.print(
             f"sample archive: {len(expected.runs)} runs, {len(expected.objects)} parts, "
-            f"{expected.lines:,} lines ({expected.good_lines:,} events, "
+            f"{expected.lines:,} lines ({expected.good_lines:,} events with a fingerprint, "
+            f"{expected.no_fingerprint:,} without, "
             f"{sum(expected.bad_rows.values())} bad, "
             f"{len(expected.expired):,} expired by TTL) in {archive}",
             markup=False,
@@ -197,7 +198,8 @@ def _verify(expected: ExpectedManifest, endpoint: str, out: Console) -> int:
         return 1
     out.print(
         f"verify: the table holds exactly the {len(live):,} expected manifest items "
-        f"({len(expected.expired):,} expired ones rightly skipped)",
+        f"({len(expected.expired):,} expired ones and {expected.no_fingerprint:,} events without a "
+        "fingerprint rightly skipped)",
         markup=False,
         soft_wrap=True,
     )

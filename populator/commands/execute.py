@@ -3,7 +3,8 @@
 `build_job` and `execute` are what `run` and `demo` share: parsing into a validated
 `BackfillJob`, then progress, signals, summary, logs and report around `run_backfill`, and the
 exit code. Exit codes: 0 every selected object written; 1 some objects failed (each named);
-2 usage or configuration error; 3 an unexpected internal error; 130 interrupted (Ctrl-C).
+2 usage or configuration error; 3 an unexpected internal error; 4 stopped at a limit;
+130/143 interrupted (SIGINT/SIGTERM).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from ..errors import PopulatorError, UsageError
 from ..job.backfill import run_backfill
 from ..job.checkpoint import default_path
 from ..job.interrupts import GRACE_SECONDS, run_interruptible
+from ..job.limits import EXIT_LIMIT_REACHED, Limits, check_limits
 from ..job.pipeline import PipelineOptions, ReadRetryPolicy
 from ..job.spec import BackfillJob
 from ..observe import logs
@@ -35,6 +38,12 @@ from ..source.shard import parse_shard
 from .watch import RunOutputs, RunWatch
 
 log = logging.getLogger("populator.run")
+LIMIT_FLAGS = {
+    "max_write_units": "--max-write-units",
+    "max_cost": "--max-cost",
+    "max_duration": "--max-duration",
+}
+_CAPACITY = re.compile(r"(\d+)/(\d+)")
 
 EXIT_OK, EXIT_FAILED_OBJECTS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # Requests in flight. 16 left two worker processes half idle against a 5 ms endpoint; 64 wrote
@@ -55,6 +64,8 @@ def build_job(
     conditional: bool = False,
     include_expired: bool = False,
     on_demand: bool = False,
+    provisioned: str | None = None,
+    limits: Limits = Limits(),  # noqa: B008 - frozen
     profile: str | None = None,
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
     read_retry: ReadRetryPolicy = ReadRetryPolicy(),  # noqa: B008 - frozen
@@ -70,6 +81,10 @@ def build_job(
     """The command line's arguments → a validated job. Raises UsageError before any AWS call."""
     if throughput.write_path not in ("signed", "botocore"):
         raise UsageError(f"--write-path {throughput.write_path!r}: use signed or botocore.")
+    if on_demand and provisioned is not None:
+        raise UsageError("--on-demand and --provisioned: choose one (a new table is on demand by default).")
+    capacity = parse_provisioned(provisioned) if provisioned is not None else None
+    check_limits(limits)
     location = parse_location(enriched_archive)
     since_at = parse_since(since) if since is not None else None
     shard_of_archive = parse_shard(shard) if shard is not None else None
@@ -91,7 +106,8 @@ def build_job(
         profile=profile or None,
         dry_run=dry_run,
         conditional=conditional,
-        on_demand=on_demand,
+        provisioned=capacity,
+        limits=limits,
         retry=retry,
         restart=restart,
         bad_rows_path=bad_rows,
@@ -161,12 +177,30 @@ def _execute(
         watch.error = log_bug(exc)
         return EXIT_INTERNAL
     print_summary(out, tally)
+    if tally.limit_reached is not None and interruption.first is None:
+        saved = f"; finished objects are recorded in {tally.checkpoint}" if tally.checkpoint else ""
+        resume = f"\nrun the same command to go on:\n  {resume_command}" if resume_command else ""
+        log.warning(
+            "stopped at a limit (%s)%s.%s", LIMIT_FLAGS[tally.limit_reached], saved, resume
+        )
+        return EXIT_LIMIT_REACHED
     if interruption.first is not None:
         saved = f"; finished objects are recorded in {tally.checkpoint}" if tally.checkpoint else ""
         resume = f"\nresume with:\n  {resume_command}" if resume_command else ""
         log.warning("interrupted by %s%s.%s", interruption.first.name, saved, resume)
         return interruption.exit_code
     return EXIT_FAILED_OBJECTS if tally.failures else EXIT_OK
+
+
+def parse_provisioned(raw: str) -> tuple[int, int]:
+    """`--provisioned R/W` → (read, write) capacity units of a table to create."""
+    match = _CAPACITY.fullmatch(raw.strip())
+    if match is None or not all(0 < int(units) <= 1_000_000 for units in match.groups()):
+        raise UsageError(
+            f"--provisioned {raw!r}: give read and write capacity units as R/W, e.g. 100/100 "
+            "(what Snowplow's library creates), each from 1 to 1,000,000."
+        )
+    return int(match.group(1)), int(match.group(2))
 
 
 def consoles() -> tuple[Console, Console]:

@@ -2,8 +2,10 @@
 
 Lists the selected runs, estimates their events from a sample of object heads (see
 estimate.py), and turns that into write units, an on-demand cost and a duration at the table's
-capacity. The table is only described (DescribeTable); when it cannot be, the plan says why and
-goes on. No table is created, no checkpoint opened, no item written.
+capacity. The table is only described (DescribeTable); when it cannot be (refused, no
+credentials), the plan says why and goes on, but an S3 or DynamoDB endpoint this machine cannot
+reach at all is an error (exit 2), as it would be for `run`. No table is created, no checkpoint
+opened, no item written.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..events import TTL_SECONDS
+from ..events import NO_FINGERPRINT_WHY, TTL_SECONDS
 from ..job.process import guard, open_clients
 from ..job.spec import BackfillJob
+from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU
 from ..sink.ratelimit import UNKNOWN_CAPACITY_START
 from ..sink.throughput import write_ceiling
 from ..sink.writes import TableInfo
@@ -31,11 +34,6 @@ from ..source.estimate import (
     sample_heads,
 )
 from ..source.shard import ShardLoad, imbalance, shard_distribution
-
-# On-demand (standard table class) write request units in us-east-1, per million, since the
-# price cut of November 2024.
-DEFAULT_PRICE_PER_MILLION_WRU = 0.625
-NEW_TABLE_WCU = 100  # what `run` provisions for a table it creates (Snowplow's default)
 
 
 @dataclass(frozen=True)
@@ -71,6 +69,9 @@ class TableView:
     item_count: int | None = None  # DynamoDB's own figure, updated about every 6 hours
     problem: str | None = None  # keys that are not a manifest's
     reason: str | None = None  # why the status is unknown
+    max_write_units: int | None = None  # on demand: OnDemandThroughput.MaxWriteRequestUnits
+    warm_write_units: int | None = None  # WarmThroughput.WriteUnitsPerSecond
+    created_capacity: tuple[int, int] | None = None  # missing: the (RCU, WCU) run would provision
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,8 @@ class Plan:
                 "bytes_read": sum(s.compressed_bytes for s in sampled),
                 "lines": round(sum(s.lines for s in sampled), 1),
                 "events": sum(s.events for s in sampled),
+                "no_fingerprint": sum(s.no_fingerprint for s in sampled),
+                "no_fingerprint_share": round(self.estimate.no_fingerprint_share, 4),
                 "lines_per_mb": {
                     kind: round(ratio * 1_000_000, 1) for kind, ratio in self.estimate.ratios.items()
                 },
@@ -204,6 +207,7 @@ async def make_plan(job: BackfillJob, options: PlanOptions = PlanOptions()) -> P
             permission="s3:ListBucket",
             identity=clients.s3_identity,
             archive=str(job.location),
+            endpoints=clients.reach("S3"),
         )
         chosen = choose_sample(objects, options.sample_objects)
         samples = await guard(
@@ -212,6 +216,7 @@ async def make_plan(job: BackfillJob, options: PlanOptions = PlanOptions()) -> P
             permission="s3:GetObject",
             identity=clients.s3_identity,
             archive=str(job.location),
+            endpoints=clients.reach("S3"),
         )
         table = await describe_table(job, clients.dynamodb)
     lines = estimate(samples)
@@ -282,7 +287,7 @@ async def describe_table(job: BackfillJob, dynamodb: Any) -> TableView:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
     from ..errors import aws_error_code
-    from ..sink.manifest import key_schema_problem
+    from ..sink.manifest import key_schema_problem, table_info
     from ..sink.writes import describe_failure
 
     name, region = job.storage.table, job.storage.region
@@ -290,15 +295,22 @@ async def describe_table(job: BackfillJob, dynamodb: Any) -> TableView:
         table = (await dynamodb.describe_table(TableName=name))["Table"]
     except ClientError as exc:
         if aws_error_code(exc) == "ResourceNotFoundException":
-            return TableView(name, region, "missing")
+            return TableView(name, region, "missing", created_capacity=job.provisioned)
         return TableView(name, region, "unknown", reason=describe_failure(exc))
     except (NoCredentialsError, PartialCredentialsError):
         return TableView(name, region, "unknown", reason="no AWS credentials found")
     except BotoCoreError as exc:
+        from ..config.aws import Endpoint, connection_failure
+
+        # A table that cannot be reached at all is not a status: no run from here could work.
+        unreachable = connection_failure(exc, [Endpoint.of("DynamoDB", dynamodb)])
+        if unreachable is not None:
+            raise unreachable from None
         return TableView(name, region, "unknown", reason=str(exc))
     billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
     throughput = table.get("ProvisionedThroughput", {})
     provisioned = billing == "PROVISIONED"
+    info = table_info(name, table)
     return TableView(
         name,
         region,
@@ -308,6 +320,8 @@ async def describe_table(job: BackfillJob, dynamodb: Any) -> TableView:
         read_capacity=throughput.get("ReadCapacityUnits") if provisioned else None,
         item_count=table.get("ItemCount"),
         problem=key_schema_problem(table),
+        max_write_units=info.max_write_units,
+        warm_write_units=info.warm_write_units,
     )
 
 
@@ -316,13 +330,20 @@ def planned_rate(job: BackfillJob, table: TableView) -> tuple[float | None, str]
     options = job.throughput
     percent = f"{options.write_capacity_percent:g}%"
     if table.status == "exists":
-        info = TableInfo(table.name, False, table.billing_mode or "PROVISIONED", table.write_capacity)
+        info = TableInfo(
+            table.name,
+            False,
+            table.billing_mode or "PROVISIONED",
+            table.write_capacity,
+            table.max_write_units,
+            table.warm_write_units,
+        )
     elif table.status == "missing":
         info = TableInfo(
             table.name,
             True,
-            "PAY_PER_REQUEST" if job.on_demand else "PROVISIONED",
-            None if job.on_demand else NEW_TABLE_WCU,
+            "PAY_PER_REQUEST" if job.provisioned is None else "PROVISIONED",
+            None if job.provisioned is None else job.provisioned[1],
         )
     else:
         if options.max_write_rate:
@@ -331,13 +352,20 @@ def planned_rate(job: BackfillJob, table: TableView) -> tuple[float | None, str]
     ceiling = write_ceiling(info, options)
     of_new = " of the table run would create" if table.status == "missing" else ""
     if ceiling is None:
+        if info.warm_write_units:
+            return float(info.warm_write_units), (
+                "the table's warm throughput (what it takes at once); it grows from there as it is used"
+            )
         return (
             UNKNOWN_CAPACITY_START,
-            "assumed: what a new on-demand table takes at once; one used before takes up to twice "
-            "its previous peak. Pass --max-write-rate to plan for another rate",
+            "assumed: what a new on-demand table takes at once, doubling its peak every 30 minutes; "
+            "one used before takes up to twice its previous peak. Pass --max-write-rate to plan for "
+            "another rate",
         )
     if options.max_write_rate is not None and ceiling == options.max_write_rate:
         return ceiling, "--max-write-rate"
+    if info.max_write_units and ceiling == info.max_write_units:
+        return ceiling, "the table's on-demand maximum (MaxWriteRequestUnits)"
     return ceiling, f"{percent} (--write-capacity-percent) of {info.write_capacity:,} WCU{of_new}"
 
 
@@ -348,6 +376,9 @@ def about(value: float) -> str:
     digits = len(str(int(value)))
     rounded = round(value, 3 - digits) if digits > 3 else round(value)
     return f"≈ {rounded:,.0f}"
+
+
+NO_FINGERPRINT_WARNING_SHARE = 0.5  # more sampled events than this without a fingerprint: warn
 
 
 def warnings(plan: Plan) -> list[str]:
@@ -366,6 +397,11 @@ def warnings(plan: Plan) -> list[str]:
         found.append(
             f"{len(expired)} {what} more than 180 days old ({names}): their items "
             f"({about(plan.expired_events)} events) would already be expired by TTL; {action}."
+        )
+    if plan.estimate.no_fingerprint_share > NO_FINGERPRINT_WARNING_SHARE:
+        found.append(
+            f"{plan.estimate.no_fingerprint_share:.0%} of the sampled events have no event_fingerprint: "
+            f"is the event fingerprint enrichment enabled? Run skips them ({NO_FINGERPRINT_WHY})."
         )
     if plan.table.problem:
         found.append(

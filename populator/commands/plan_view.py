@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..events import NO_FINGERPRINT_WHY
 from ..observe.snapshot import format_bytes, format_duration
 from ..source.shard import ShardLoad, imbalance
 from .plan import Plan, TableView, about
@@ -77,8 +78,13 @@ def _figures(plan: Plan) -> Table:
     )
     grid.add_row(
         "events",
-        f"{about(plan.events)} ({plan.estimate.event_share:.1%} of {about(plan.lines)} lines; "
-        "the rest bad or blank)",
+        f"{about(plan.events)} with a fingerprint ({plan.estimate.event_share:.1%} of {about(plan.lines)} "
+        "lines; the rest without a fingerprint, bad or blank)",
+    )
+    share = plan.estimate.no_fingerprint_share
+    grid.add_row(
+        "no fingerprint",
+        f"{share:.1%} of the sampled events" + (f", skipped by run: {NO_FINGERPRINT_WHY}" if share else ""),
     )
     expired = (
         f"; {about(plan.expired_events)} in expired runs "
@@ -133,13 +139,24 @@ def _provisioned(table: TableView) -> bool:
 
 def table_line(table: TableView, *, on_demand: bool = False) -> str:
     if table.status == "missing":
-        created = "on demand" if on_demand else "provisioned 100 WCU / 100 RCU (--on-demand for on demand)"
-        return f"{table.name} does not exist: run would create it, {created}"
+        if table.created_capacity is None:
+            created = (
+                "on demand (PAY_PER_REQUEST: 4,000 writes/s at once, its peak doubling every 30 "
+                "minutes; --provisioned R/W for provisioned capacity)"
+            )
+        else:
+            read, write = table.created_capacity
+            created = f"provisioned, {write:,} WCU / {read:,} RCU (--provisioned)"
+        return f"{table.name} does not exist: run would create it {created}"
     if table.status == "unknown":
         return f"{table.name}: billing mode and capacity unknown ({table.reason})"
     if table.billing_mode == "PROVISIONED":
         mode = f"provisioned, {table.write_capacity:,} WCU / {table.read_capacity or 0:,} RCU"
     else:
         mode = "on demand (PAY_PER_REQUEST)"
+        if table.max_write_units:
+            mode += f", at most {table.max_write_units:,} write units/s (MaxWriteRequestUnits)"
+        if table.warm_write_units:
+            mode += f", warm for {table.warm_write_units:,}/s"
     count = f", about {table.item_count:,} items now" if table.item_count is not None else ""
     return f"{table.name}: {mode}{count}"

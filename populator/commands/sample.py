@@ -38,7 +38,7 @@ FIELD_COUNT = 131
 TTL_SECONDS = 15_552_000  # 180 days, as the Snowplow shredder sets it
 MAX_LINE_BYTES = 1 << 20
 FORMATS = ("gz", "gzip", "spark", "plain", "multimember")
-BAD_REASONS = ("field_count", "event_id", "etl_tstamp", "fingerprint", "line_too_long")
+BAD_REASONS = ("field_count", "event_id", "etl_tstamp", "line_too_long")
 
 _GZIP_LEVEL = 1  # fast to write; the tool's decompression cost barely depends on the level
 _ETL_FIELD, _EVENT_ID_FIELD, _FINGERPRINT_FIELD = 2, 6, 129
@@ -58,6 +58,10 @@ class SampleSpec:
     duplicate_rate: float = 0.02  # share of events written twice in a row (same line)
     cross_run_duplicates: int = 20  # events repeated (same id and fingerprint) in a later run
     same_id_other_fingerprint: int = 10  # event ids seen again with another fingerprint
+    # Share of the events written without an event_fingerprint (valid events the populator skips:
+    # the enrichment was off when they were enriched). Snowplow's own test fixtures leave about half
+    # of their lines without one; a pipeline that keeps a manifest has it on, so fewer here.
+    no_fingerprint_share: float = 0.2
     bad_lines_per_part: int = 3  # cycling over every bad kind (see BAD_REASONS)
     blank_lines_per_part: int = 1
     long_line_every: int = 0  # if > 0, every Nth event carries a 20-60 KB context
@@ -76,10 +80,11 @@ class ExpectedManifest:
     expired: set[tuple[str, str]]
     bad_rows: Counter[str]
     blank_lines: int
-    good_lines: int
+    good_lines: int  # lines that give a manifest item (a valid event with a fingerprint)
     lines: int
     objects: list[str]
     runs: list[str]
+    no_fingerprint: int = 0  # lines that are valid events without a fingerprint: skipped, not bad
 
     def live_items(self) -> dict[tuple[str, str], set[int]]:
         """Items not expired by TTL as of the spec's `now`."""
@@ -703,7 +708,7 @@ def enriched_line(
 
 # --------------------------------------------------------------------------- bad lines
 
-_BAD_KINDS = ("fields_130", "fields_132", "no_tab", "event_id", "etl_month", "etl_word", "fingerprint")
+_BAD_KINDS = ("fields_130", "fields_132", "no_tab", "event_id", "etl_month", "etl_word", "etl_year_zero")
 _BAD_REASON = {
     "fields_130": "field_count",
     "fields_132": "field_count",
@@ -711,7 +716,7 @@ _BAD_REASON = {
     "event_id": "event_id",
     "etl_month": "etl_tstamp",
     "etl_word": "etl_tstamp",
-    "fingerprint": "fingerprint",
+    "etl_year_zero": "etl_tstamp",
 }
 _NO_TAB_LINES = (
     '{"line":"MjAxNy0wNi0wMQlTRk8yCTIwMw==","errors":[{"level":"error","message":'
@@ -737,8 +742,8 @@ def _bad_line(rng: random.Random, kind: str, etl_ms: int, etl_text: str) -> str:
         f[_ETL_FIELD] = "2017-13-45 99:00:00"
     elif kind == "etl_word":
         f[_ETL_FIELD] = "yesterday"
-    else:
-        f[_FINGERPRINT_FIELD] = ""
+    else:  # the bad etl_tstamp snowplow-rdb-loader's transformer specs feed (year 0, nanoseconds)
+        f[_ETL_FIELD] = "0000-01-01 09:06:35.493256951"
     return "\t".join(f)
 
 
@@ -769,6 +774,8 @@ def _check(spec: SampleSpec) -> None:
         raise ValueError(f"SampleSpec.formats must be a non-empty subset of {FORMATS}")
     if not 0.0 <= spec.duplicate_rate <= 1.0:
         raise ValueError("SampleSpec.duplicate_rate must be within [0, 1]")
+    if not 0.0 <= spec.no_fingerprint_share <= 1.0:
+        raise ValueError("SampleSpec.no_fingerprint_share must be within [0, 1]")
 
 
 def _plan_runs(spec: SampleSpec, now: datetime, rng: random.Random) -> list[_Run]:
@@ -867,27 +874,31 @@ def write_archive(root: Path, spec: SampleSpec = SampleSpec()) -> ExpectedManife
     runs = _plan_runs(spec, now, rng)
     items: dict[tuple[str, str], set[int]] = {}
     originals: list[tuple[int, str, str, str]] = []  # (run index, event_id, fingerprint, line)
-    good = blank = 0
+    good = blank = no_fingerprint = 0
     bad: Counter[str] = Counter()
 
-    # Good events, with natural duplicates right after their original.
+    # Good events, with natural duplicates right after their original; a share of them without
+    # a fingerprint (no draw at all when the share is 0: the archive stays what it was).
     n_good = 0
     every = spec.long_line_every
+    share = spec.no_fingerprint_share
     for r, run in enumerate(runs):
         for part in run.parts:
             for _ in range(spec.events_per_part):
                 event_id, fp = _uuid4(rng), _fingerprint(rng)
+                if share and rng.random() < share:
+                    fp = ""
                 extra = ""
                 n_good += 1
                 if every > 0 and n_good % every == 0:
                     extra = _basket_context(rng, rng.randrange(20_000, 60_000))
                 line = _line(rng, run.etl_ms, run.etl_text, event_id, fp, extra)
-                if rng.random() < spec.duplicate_rate:
-                    part.append(f"{line}\n{line}")
-                    good += 2
-                else:
-                    part.append(line)
-                    good += 1
+                copies = 2 if rng.random() < spec.duplicate_rate else 1
+                part.append("\n".join([line] * copies))
+                if not fp:
+                    no_fingerprint += copies
+                    continue
+                good += copies
                 items[(event_id, fp)] = {run.etl_time}
                 originals.append((r, event_id, fp, line))
 
@@ -976,7 +987,8 @@ def write_archive(root: Path, spec: SampleSpec = SampleSpec()) -> ExpectedManife
         bad_rows=bad,
         blank_lines=blank,
         good_lines=good,
-        lines=good + blank + sum(bad.values()),
+        lines=good + blank + sum(bad.values()) + no_fingerprint,
         objects=sorted(objects),
         runs=[run.id for run in runs],
+        no_fingerprint=no_fingerprint,
     )

@@ -21,7 +21,11 @@ def render_verification(console: Console, result: Verification) -> None:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     read = f"{result.objects_read:,} of {result.objects_selected:,} selected objects"
-    grid.add_row("read", f"{read}: {result.events_seen:,} events, {result.bad_rows:,} bad rows")
+    grid.add_row(
+        "read",
+        f"{read}: {result.events_seen:,} events, {result.no_fingerprint:,} without a fingerprint "
+        f"(run skips them, never in the table), {result.bad_rows:,} bad rows",
+    )
     grid.add_row(
         "checked",
         f"{result.checked:,} events (sample of {result.sample_size:,}; "

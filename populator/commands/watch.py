@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..errors import UsageError
+from ..errors import PopulatorError, UsageError
 from ..job.spec import BackfillJob
 from ..observe import logs
 from ..observe.eventlog import RUN_LOGGER, EventLog
@@ -181,9 +181,8 @@ class RunWatch:
         except Exception as exc:  # botocore's or the OS's: say so, the backfill itself is done
             from ..sink.writes import describe_failure
 
-            log.error(
-                "cannot store the report and log under --log-path %s: %s", destination, describe_failure(exc)
-            )
+            why = str(exc) if isinstance(exc, PopulatorError) else describe_failure(exc)
+            log.error("cannot store the report and log under --log-path %s: %s", destination, why)
         else:
             log.info("report and log stored in %s", where, extra={"log_path": where})
 

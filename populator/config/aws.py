@@ -7,22 +7,39 @@ exactly what a user of the AWS CLI expects.
 
 from __future__ import annotations
 
+import re
+import socket
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore.exceptions import (
     ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    InvalidProxiesConfigError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
     ProfileNotFound,
+    ProxyConnectionError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+    SSLError,
 )
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from ..errors import AwsAccessError, UsageError, aws_error_code
+from ..errors import AwsAccessError, EndpointUnreachable, UsageError, aws_error_code
 from .storage import AwsSettings
 
 DEFAULT_S3_REGION = "us-east-1"
+S3_ATTEMPTS = 6  # a first try and botocore's 5 retries
 OPERATION_PERMISSIONS = {
     "ListObjectsV2": "s3:ListBucket on the archive's bucket",
     "GetObject": "s3:GetObject on the archive's objects",
@@ -56,10 +73,15 @@ def new_session(profile: str | None) -> AioSession:
 
 
 def s3_client(session: AioSession, settings: AwsSettings) -> Any:
-    """An async S3 client context manager; botocore's standard retries cover GET and LIST."""
+    """An async S3 client context manager; botocore's standard retries cover GET and LIST.
+
+    Six attempts a request, unless the user set their own (`AWS_MAX_ATTEMPTS`, or `max_attempts`
+    in the profile), as for the AWS CLI.
+    """
+    attempts = session.get_config_variable("max_attempts") or S3_ATTEMPTS
     config = AioConfig(
         max_pool_connections=settings.pool_size,
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "total_max_attempts": int(attempts)},
         read_timeout=60,
         connect_timeout=10,
     )
@@ -89,8 +111,22 @@ def dynamodb_client(session: AioSession, settings: AwsSettings) -> Any:
     )
 
 
-def translate(exc: BaseException, *, action: str, permission: str, identity: str) -> UsageError | None:
-    """An AWS error a user can fix → a UsageError that says what to fix; None otherwise."""
+def translate(
+    exc: BaseException,
+    *,
+    action: str,
+    permission: str,
+    identity: str,
+    endpoints: Sequence[Endpoint] = (),
+) -> UsageError | None:
+    """An AWS error a user can fix → a UsageError that says what to fix; None otherwise.
+
+    `endpoints` are the services the failed work talks to, the likeliest first: they name the
+    service and endpoint when this machine cannot reach it.
+    """
+    unreachable = connection_failure(exc, endpoints)
+    if unreachable is not None:
+        return unreachable
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return AwsAccessError(
             f"No AWS credentials found for {action} ({identity}). Configure the default chain "
@@ -110,3 +146,131 @@ def translate(exc: BaseException, *, action: str, permission: str, identity: str
                 f"credentials, and that the identity is allowed {permission}."
             )
     return None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A service as one client reaches it: for naming it when it cannot be reached."""
+
+    service: str  # "S3" or "DynamoDB"
+    url: str  # the endpoint the client resolved (AWS_ENDPOINT_URL* included)
+    region: str
+
+    @classmethod
+    def of(cls, service: str, client: Any) -> Endpoint:
+        return cls(service, str(client.meta.endpoint_url), str(client.meta.region_name))
+
+
+# What failed, in words, by the kind of error (the first match wins: subclasses first).
+_FAILURES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((InvalidProxiesConfigError,), "could not use the proxy configuration"),
+    (
+        (ProxyConnectionError, aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError),
+        "could not connect through the proxy",
+    ),
+    ((SSLError, aiohttp.ClientSSLError, ssl.SSLError), "the TLS handshake failed"),
+    ((socket.gaierror, aiohttp.ClientConnectorDNSError), "the host name does not resolve in DNS"),
+    ((ConnectTimeoutError, aiohttp.ConnectionTimeoutError), "the connection timed out"),
+    (
+        (ReadTimeoutError, aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError),
+        "it connected, but no answer came in time",
+    ),
+    (
+        (ConnectionClosedError, ResponseStreamingError, aiohttp.ServerDisconnectedError),
+        "the connection was closed before a complete answer came",
+    ),
+    ((EndpointConnectionError, BotocoreConnectionError, aiohttp.ClientConnectionError), "could not connect"),
+)
+_TLS = "the TLS handshake failed"
+_USERINFO = re.compile(r"(?<=//)[^/@\s]*@")
+
+
+def connection_failure(exc: BaseException, endpoints: Sequence[Endpoint] = ()) -> EndpointUnreachable | None:
+    """A connection, DNS, TLS, timeout or proxy failure (after botocore's retries) → one paragraph
+    naming the service, the endpoint tried, what failed and what to check; None for other errors."""
+    what = _what_failed(exc)
+    if what is None:
+        return None
+    inner = _inner(exc)
+    # The underlying error may say more than botocore's wrapper: a DNS failure under "could not connect".
+    below = _what_failed(inner) if inner is not exc else None
+    if below is not None and below != "could not connect":
+        what = below
+    proxy = _origin(str(_kwargs(exc).get("proxy_url") or ""))
+    if proxy:
+        what = f"{what} {proxy}"
+    tried = _origin(str(_kwargs(exc).get("endpoint_url") or ""))
+    endpoint = _matching(tried, endpoints)
+    service = endpoint.service if endpoint else "AWS"
+    url = tried or (_origin(endpoint.url) if endpoint else "")
+    where = f" at {url}" if url else ""
+    region = f" (region {endpoint.region})" if endpoint and endpoint.region else ""
+    cause = _reason(inner)
+    variable = f"AWS_ENDPOINT_URL_{service.upper()}" if endpoint else "AWS_ENDPOINT_URL_<SERVICE>"
+    vpc = f"a VPC endpoint for {service}" if endpoint else "a VPC endpoint"
+    tls = (
+        ", that AWS_CA_BUNDLE names the CA of a TLS-inspecting proxy if there is one" if what == _TLS else ""
+    )
+    return EndpointUnreachable(
+        f"Cannot reach {service}{where}{region}: {what}{f' ({cause})' if cause else ''}. This is the "
+        "network or this machine's AWS configuration, not the data: check that this machine has a "
+        f"route to the endpoint (a private subnet needs a NAT gateway or {vpc}), "
+        f"that the region is right, that AWS_ENDPOINT_URL and {variable} are unset or name a reachable "
+        f"endpoint{tls}, and, if the network needs one, that HTTPS_PROXY (and NO_PROXY) name a "
+        "working proxy."
+    )
+
+
+def _what_failed(exc: BaseException) -> str | None:
+    return next((what for types, what in _FAILURES if isinstance(exc, types)), None)
+
+
+def _kwargs(exc: BaseException) -> dict[str, Any]:
+    kwargs = getattr(exc, "kwargs", None)  # botocore keeps what its message was made of
+    return kwargs if isinstance(kwargs, dict) else {}
+
+
+def _inner(exc: BaseException) -> BaseException:
+    """The lowest-level error: what botocore wrapped, and the OS error under aiohttp's."""
+    error = _kwargs(exc).get("error")
+    inner = error if isinstance(error, BaseException) else exc
+    os_error = getattr(inner, "os_error", None)
+    return os_error if isinstance(os_error, OSError) else inner
+
+
+def _reason(inner: BaseException) -> str:
+    """A short reason (`Connect call failed ...`, `Name or service not known`), never a credential
+    (a proxy URL may carry a user and password)."""
+    if _kwargs(inner):
+        return ""  # still botocore's own wrapper: its message only repeats the URL
+    text = getattr(inner, "strerror", None) or str(inner)
+    return _USERINFO.sub("", " ".join(str(text).split()))[:200]
+
+
+def _origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL: no path, no query and never a user or password."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return ""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = _port(url)
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}"
+
+
+def _port(url: str) -> int | None:
+    try:
+        return urlsplit(url).port
+    except ValueError:  # not a number: shown without it
+        return None
+
+
+def _matching(tried: str, endpoints: Sequence[Endpoint]) -> Endpoint | None:
+    """The endpoint the failed request went to (S3 may have put the bucket in front of its host),
+    else the first one given."""
+    host, port = urlsplit(tried).hostname or "", _port(tried)
+    for endpoint in endpoints:
+        their = urlsplit(endpoint.url).hostname or ""
+        same_host = bool(host and their) and (host == their or host.endswith("." + their))
+        if same_host and port == _port(endpoint.url):
+            return endpoint
+    return endpoints[0] if endpoints else None

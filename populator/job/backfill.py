@@ -14,6 +14,7 @@ from ..observe.hub import Event, Hub, ObjectFinished, Subscriber
 from ..observe.report import Tally
 from .badrows import BadRowFile, BadRowLimit
 from .checkpoint import FinishedObject, Journal
+from .limits import LimitWatch
 from .process import run_in_process
 from .spec import BackfillJob
 
@@ -29,9 +30,17 @@ async def run_backfill(
 
     `extra_subscribers` come after the tally, so they see its counts already updated. Setting
     `stop` asks for a graceful stop: objects finished by then are recorded, the rest resume later.
+    A limit of `job.limits` reached sets it too, and names itself in `tally.limit_reached`.
     """
     tally = tally if tally is not None else Tally(dry_run=job.dry_run)
+    tally.price_per_million = job.limits.price_per_million
     hub.subscribe(tally)
+    stop = stop if stop is not None else asyncio.Event()
+    limit = None
+    if job.limits.any and not job.dry_run:
+        loop = asyncio.get_running_loop()
+        limit = LimitWatch(job.limits, tally, lambda _name: loop.call_soon_threadsafe(stop.set))
+        hub.subscribe(limit)
     for subscriber in extra_subscribers:
         hub.subscribe(subscriber)
     with contextlib.ExitStack() as resources:
@@ -48,6 +57,12 @@ async def run_backfill(
         if job.max_bad_rows is not None:
             hub.subscribe(BadRowLimit(job.max_bad_rows))
         skip = journal.is_finished if journal else None
+        deadline = None
+        if limit is not None and job.limits.max_duration_s is not None:
+            deadline = asyncio.get_running_loop().call_later(
+                job.limits.max_duration_s, limit.reached, "max_duration"
+            )
+            resources.callback(deadline.cancel)
         try:
             if job.processes > 1:
                 from .workers import run_in_workers  # multiprocessing is imported only when asked for

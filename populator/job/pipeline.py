@@ -6,8 +6,9 @@ list_archive ──► object queue ──► readers (concurrency) ──► ba
 ```
 An object counts as finished only when every batch cut from it has been acknowledged. A read
 that breaks off (S3 reset, 5xx, short body) starts the object again from its first byte; a
-batch that cannot be written fails its object (the rest of it is skipped, the others go on).
-An error no object can get past (permissions, a deleted table) cancels every task.
+batch that cannot be written fails its object (the rest of it is skipped, the others go on), and
+so does any unexpected error while one object is read or parsed. An error no object can get past
+(permissions, a deleted table, a `PopulatorError` such as the bad-row limit) cancels every task.
 
 A graceful stop (`stop` set) takes no new object, abandons the ones being read (they will be
 read again on resume) and lets writers finish what is queued for objects already fully read.
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ..errors import aws_error_code
+from ..errors import PopulatorError, aws_error_code
 from ..events import TTL_SECONDS, ManifestItem, triage
 from ..observe.hub import (
     BadRowFound,
@@ -91,6 +92,7 @@ class _ObjectState:
     expired: int = 0
     merged: int = 0
     items: int = 0
+    no_fingerprint: int = 0
     bad: Counter[str] = field(default_factory=Counter)
 
     def restart(self) -> dict[str, Any]:
@@ -100,8 +102,9 @@ class _ObjectState:
             "bad": self.bad,
             "expired": self.expired,
             "merged": self.merged,
+            "no_fingerprint": self.no_fingerprint,
         }
-        self.lines = self.blank = self.expired = self.merged = self.items = 0
+        self.lines = self.blank = self.expired = self.merged = self.items = self.no_fingerprint = 0
         self.bad = Counter()
         return counts
 
@@ -208,6 +211,13 @@ async def _read_objects(stage: _Stage) -> None:
             _fail(state, str(exc))
         except _ReadBrokeOff as exc:
             _fail(state, f"read failed after {stage.options.read_retry.attempts} attempts: {exc}")
+        except Exception as exc:
+            if _stops_the_job(exc):
+                raise
+            # Whatever else went wrong reading or parsing this object is its own failure: named,
+            # not recorded as done (a rerun reads it again), and the other objects go on.
+            why = describe_failure(exc)
+            _fail(state, f"internal error while reading it: {why} (a bug in populator; please report it)")
         state.reading_done = True
         _maybe_finish(stage, state)
 
@@ -234,6 +244,12 @@ async def _read_with_retries(stage: _Stage, state: _ObjectState) -> None:
                     raise
                 last_failure = describe_failure(exc)
                 raise _ReadBrokeOff(last_failure) from exc
+
+
+def _stops_the_job(exc: Exception) -> bool:
+    """An error no object can get past: ours on purpose (a bad-row limit, a usage error), or an
+    S3 refusal that holds for every object (permissions, a deleted bucket)."""
+    return isinstance(exc, PopulatorError) or aws_error_code(exc) in _FATAL_READ_CODES
 
 
 def _transient_read_errors(s3: bool) -> tuple[type[BaseException], ...]:
@@ -285,10 +301,12 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
         state.lines += count
         state.blank += sorted_out.blank
         state.expired += sorted_out.expired
+        state.no_fingerprint += sorted_out.no_fingerprint
         state.merged += merged
         if bad:
             state.bad.update(bad)
-        hub.publish(LinesParsed(obj, count, sorted_out.blank, bad, sorted_out.expired, merged))
+        skipped = sorted_out.no_fingerprint
+        hub.publish(LinesParsed(obj, count, sorted_out.blank, bad, sorted_out.expired, merged, skipped))
     if rest := cutter.flush():
         await _submit(stage, state, rest)
 
@@ -312,7 +330,15 @@ async def _write_batches(stage: _Stage) -> None:
             except WriteFailed as exc:
                 _fail(state, str(exc))
             else:
-                stage.hub.publish(ItemsAcknowledged(state.obj, outcome.written, outcome.already_present))
+                stage.hub.publish(
+                    ItemsAcknowledged(
+                        state.obj,
+                        outcome.written,
+                        outcome.already_present,
+                        units_reported=outcome.units_reported,
+                        units_counted=outcome.units_counted,
+                    )
+                )
         state.pending_batches -= 1
         _maybe_finish(stage, state)
 
@@ -330,4 +356,4 @@ def _maybe_finish(stage: _Stage, state: _ObjectState) -> None:
         stage.hub.publish(ObjectFailedEvent(state.obj, state.failure))
     elif not state.abandoned:
         bad_rows = sum(state.bad.values())
-        stage.hub.publish(ObjectFinished(state.obj, state.lines, state.items, bad_rows))
+        stage.hub.publish(ObjectFinished(state.obj, state.lines, state.items, bad_rows, state.no_fingerprint))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
@@ -22,6 +22,7 @@ from .pipeline import run_pipeline
 from .spec import BackfillJob
 
 if TYPE_CHECKING:
+    from ..config.aws import Endpoint
     from ..sink.manifest import BatchWriter, ConditionalWriter
     from ..sink.transport import Transport
 
@@ -47,9 +48,14 @@ class Clients:
     dynamodb: Any | None
     s3_identity: str
     table_identity: str
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)  # by service: "S3", "DynamoDB"
 
     def table_action(self, job: BackfillJob) -> str:
         return f"access to DynamoDB table {job.storage.table!r} in {job.storage.region}"
+
+    def reach(self, *services: str) -> list[Endpoint]:
+        """The endpoints of `services` this process has clients for, in that order (for `guard`)."""
+        return [self.endpoints[name] for name in services if name in self.endpoints]
 
 
 async def open_clients(job: BackfillJob, stack: contextlib.AsyncExitStack) -> Clients:
@@ -64,7 +70,7 @@ async def open_clients(job: BackfillJob, stack: contextlib.AsyncExitStack) -> Cl
     )
     needs_aws = job.location.is_s3 or not job.dry_run
     if needs_aws:
-        from ..config.aws import dynamodb_client, new_session, s3_client
+        from ..config.aws import Endpoint, dynamodb_client, new_session, s3_client
     session = new_session(job.profile) if needs_aws else None
     clients = Clients(
         session,
@@ -81,6 +87,7 @@ async def open_clients(job: BackfillJob, stack: contextlib.AsyncExitStack) -> Cl
             permission="s3:ListBucket and s3:GetObject",
             identity=clients.s3_identity,
         )
+        clients.endpoints["S3"] = Endpoint.of("S3", clients.s3)
     if not job.dry_run:
         clients.dynamodb = await guard(
             stack.enter_async_context(dynamodb_client(session, settings)),
@@ -88,6 +95,7 @@ async def open_clients(job: BackfillJob, stack: contextlib.AsyncExitStack) -> Cl
             permission="dynamodb:DescribeTable",
             identity=clients.table_identity,
         )
+        clients.endpoints["DynamoDB"] = Endpoint.of("DynamoDB", clients.dynamodb)
     return clients
 
 
@@ -96,7 +104,7 @@ async def prepare_table(job: BackfillJob, clients: Clients, *, create: bool = Tr
     from ..sink.manifest import describe_capacity, ensure_table
 
     if create:
-        work = ensure_table(clients.dynamodb, job.storage.table, on_demand=job.on_demand)
+        work = ensure_table(clients.dynamodb, job.storage.table, provisioned=job.provisioned)
     else:
         work = describe_capacity(clients.dynamodb, job.storage.table)
     return await guard(
@@ -104,6 +112,7 @@ async def prepare_table(job: BackfillJob, clients: Clients, *, create: bool = Tr
         action=clients.table_action(job),
         permission="dynamodb:DescribeTable (and CreateTable, UpdateTimeToLive for a new table)",
         identity=clients.table_identity,
+        endpoints=clients.reach("DynamoDB"),
     )
 
 
@@ -121,9 +130,10 @@ async def make_writer(
     """
     from ..sink.manifest import BatchWriter, ConditionalWriter
     from ..sink.ratelimit import AdaptiveRateLimiter
-    from ..sink.throughput import watch_rate, write_ceiling
+    from ..sink.throughput import start_rate, watch_rate, write_ceiling
 
     limiter = AdaptiveRateLimiter(
+        initial=start_rate(table, job.throughput),
         ceiling=write_ceiling(table, job.throughput),
         state=rate.state if rate else None,
         share=rate.share if rate else 1.0,
@@ -133,11 +143,16 @@ async def make_writer(
         action=clients.table_action(job),
         permission="dynamodb:BatchWriteItem",
         identity=clients.table_identity,
+        endpoints=clients.reach("DynamoDB"),
     )
     stack.push_async_callback(transport.close)
     writer_type = ConditionalWriter if job.conditional else BatchWriter
     writer = writer_type(
-        transport, table.name, job.retry, on_throttle=lambda: hub.publish(Throttled()), limiter=limiter
+        transport,
+        table.name,
+        job.retry,
+        on_throttle=lambda reason: hub.publish(Throttled(reason)),
+        limiter=limiter,
     )
     watcher = asyncio.create_task(
         watch_rate(
@@ -157,6 +172,7 @@ async def guard_pipeline(job: BackfillJob, clients: Clients, work: Any) -> Any:
         permission=f"s3:ListBucket and s3:GetObject on the archive, and {write_permission} on the table",
         identity=f"S3: {clients.s3_identity}; DynamoDB: {clients.table_identity}",
         archive=str(job.location),
+        endpoints=clients.reach("S3", "DynamoDB"),  # the listing, mostly: reads and writes fail objects
     )
 
 
@@ -169,15 +185,18 @@ async def run_in_process(
     *,
     create_table: bool = True,
     rate: RateSharing | None = None,
+    table: TableInfo | None = None,
 ) -> None:
-    """The whole pipeline in this process; `source` replaces listing (a worker's share)."""
+    """The whole pipeline in this process; `source` replaces listing (a worker's share), `table`
+    describing the table (a worker's, from its parent)."""
     async with contextlib.AsyncExitStack() as stack:
         clients = await open_clients(job, stack)
         writer = None
         if not job.dry_run:
-            table = await prepare_table(job, clients, create=create_table)
-            if create_table:
-                hub.publish(TableReady(table))
+            if table is None:
+                table = await prepare_table(job, clients, create=create_table)
+                if create_table:
+                    hub.publish(TableReady(table))
             writer = await make_writer(job, clients, table, hub, stack, rate)
         await guard_pipeline(
             job,
@@ -221,10 +240,20 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
         await task
 
 
-async def guard(awaitable: Any, *, action: str, permission: str, identity: str, archive: str = "") -> Any:
+async def guard(
+    awaitable: Any,
+    *,
+    action: str,
+    permission: str,
+    identity: str,
+    archive: str = "",
+    endpoints: Sequence[Endpoint] = (),
+) -> Any:
     """Await, turning AWS errors a user can fix into UsageErrors with a clear message.
 
-    Task groups wrap errors in ExceptionGroups; the first leaf a user can act on wins.
+    `endpoints` are the services the work talks to, the likeliest first: an endpoint this machine
+    cannot reach (after botocore's retries) is named with what to check. Task groups wrap errors
+    in ExceptionGroups; the first leaf a user can act on wins.
     """
     try:
         return await awaitable
@@ -237,7 +266,9 @@ async def guard(awaitable: Any, *, action: str, permission: str, identity: str, 
         for leaf in leaves:
             if isinstance(leaf, PopulatorError):
                 raise leaf from None
-            usage = translate(leaf, action=action, permission=permission, identity=identity)
+            usage = translate(
+                leaf, action=action, permission=permission, identity=identity, endpoints=endpoints
+            )
             if usage is not None:
                 raise usage from None
             if isinstance(leaf, ClientError):

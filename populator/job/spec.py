@@ -14,6 +14,7 @@ from ..sink.writes import RetryPolicy
 from ..source.archive import ArchiveLocation
 from ..source.shard import Shard
 from .checkpoint import JobIdentity
+from .limits import Limits
 from .pipeline import PipelineOptions
 
 
@@ -27,7 +28,7 @@ class BackfillJob:
     profile: str | None = None
     dry_run: bool = False
     conditional: bool = False
-    on_demand: bool = False
+    provisioned: tuple[int, int] | None = None  # (RCU, WCU) of a table created; None: on demand
     retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 - frozen, immutable default
     checkpoint: Path | None = None  # None: no journal (dry runs)
     restart: bool = False
@@ -35,6 +36,13 @@ class BackfillJob:
     max_bad_rows: int | None = None
     throughput: ThroughputOptions = ThroughputOptions()  # noqa: RUF009 - frozen
     processes: int = 1  # worker processes (see workers.py); 1 runs everything in this one
+
+    limits: Limits = Limits()  # noqa: RUF009 - frozen
+
+    @property
+    def on_demand(self) -> bool:
+        """Whether a table this job creates is PAY_PER_REQUEST."""
+        return self.provisioned is None
 
     @property
     def shard(self) -> Shard | None:

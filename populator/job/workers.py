@@ -45,6 +45,7 @@ from ..observe.hub import (
     TableReady,
 )
 from ..sink.ratelimit import SharedControllerState
+from ..sink.writes import TableInfo
 from ..source.archive import ArchiveObject, list_archive
 from .process import RateSharing, guard_pipeline, open_clients, prepare_table, run_in_process
 from .spec import BackfillJob
@@ -71,9 +72,11 @@ async def run_in_workers(
     try:
         async with contextlib.AsyncExitStack() as stack:
             clients = await open_clients(job, stack)
+            table = None
             if not job.dry_run:
-                hub.publish(TableReady(await prepare_table(job, clients)))
-            pool.release()
+                table = await prepare_table(job, clients)
+                hub.publish(TableReady(table))
+            pool.release(table)
             await guard_pipeline(job, clients, _list_and_dispatch(job, clients.s3, pool, hub, stop, skip))
     finally:
         pool.shutdown()
@@ -168,8 +171,11 @@ class _Pool:
         for process in self._processes:
             process.start()
 
-    def release(self) -> None:
-        """The table exists: workers may open their clients and start."""
+    def release(self, table: TableInfo | None) -> None:
+        """The table exists: workers may open their clients and start. Each is told what the
+        table is, so that none describes it again: a worker that could not would stop the job."""
+        for channel in self._queues:
+            channel.put(("table", table))
         self._ready.set()
 
     def stop(self) -> None:
@@ -280,9 +286,15 @@ def _merge(known: Any, event: Any) -> Event:
             known.bad + event.bad,
             known.expired + event.expired,
             known.merged + event.merged,
+            known.no_fingerprint + event.no_fingerprint,
         )
     return ItemsAcknowledged(
-        event.obj, known.written + event.written, known.already_present + event.already_present, event.dry_run
+        event.obj,
+        known.written + event.written,
+        known.already_present + event.already_present,
+        event.dry_run,
+        known.units_reported + event.units_reported,
+        known.units_counted + event.units_counted,
     )
 
 
@@ -321,13 +333,18 @@ async def _worker(
             if stopping.is_set():
                 return
             await asyncio.sleep(POLL_SECONDS / 10)
+        told = await _next_message(objects, loop, stopping)  # ("table", TableInfo or None)
+        if told is None:
+            return
         hub = Hub()
         forward = _Forwarder(events, index)
         hub.subscribe(forward)
         flusher = asyncio.create_task(forward.run())
         try:
             source = _objects_from(objects, loop, stopping)
-            await run_in_process(job, hub, stopping, None, source, create_table=False, rate=rate)
+            await run_in_process(
+                job, hub, stopping, None, source, create_table=False, rate=rate, table=told[1]
+            )
         finally:
             flusher.cancel()
             forward.flush()
@@ -343,6 +360,16 @@ async def _watch_parent(parent: int, stop: Any, stopping: asyncio.Event) -> None
         if stop.is_set():
             stopping.set()
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def _next_message(objects: Any, loop: asyncio.AbstractEventLoop, stopping: asyncio.Event) -> Any:
+    """The next message from the parent; None when told to stop first."""
+    while not stopping.is_set():
+        try:
+            return await loop.run_in_executor(None, objects.get, True, POLL_SECONDS)
+        except queue.Empty:
+            continue
+    return None
 
 
 async def _objects_from(

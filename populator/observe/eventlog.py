@@ -84,11 +84,12 @@ class EventLog:
                 )
             case ObjectFinished(obj=obj):
                 log.debug(
-                    "object done: %s (%d lines, %d items, %d bad rows)",
+                    "object done: %s (%d lines, %d items, %d bad rows, %d without a fingerprint)",
                     obj.key,
                     event.lines,
                     event.items,
                     event.bad_rows,
+                    event.no_fingerprint,
                     extra={"object": obj.key},
                 )
             case ObjectSkipped(obj=obj):

@@ -52,6 +52,7 @@ class LinesParsed:
     bad: Counter[str]
     expired: int
     merged: int  # duplicates of a key already in the same request, folded into it
+    no_fingerprint: int = 0  # valid events without a fingerprint: skipped, not bad rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,8 @@ class ItemsAcknowledged:
     written: int
     already_present: int
     dry_run: bool = False
+    units_reported: float = 0.0  # write units DynamoDB's ConsumedCapacity reported
+    units_counted: float = 0.0  # write units counted where the response reported none
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,8 @@ class RateChanged:
 @dataclass(frozen=True, slots=True)
 class Throttled:
     """DynamoDB pushed back once (a throttling error or UnprocessedItems)."""
+
+    reason: str = "UnprocessedItems"  # DynamoDB's throttling reason, else the error code
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,7 @@ class ObjectRestarted:
     bad: Counter[str]
     expired: int
     merged: int
+    no_fingerprint: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,7 @@ class ObjectFinished:
     lines: int = 0
     items: int = 0
     bad_rows: int = 0
+    no_fingerprint: int = 0
 
 
 @dataclass(frozen=True, slots=True)

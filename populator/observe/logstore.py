@@ -71,7 +71,8 @@ def local_folder(destination: LogDestination, name: str) -> Path:
 def store(
     destination: LogDestination, name: str, files: dict[str, bytes], *, profile: str | None = None
 ) -> str:
-    """Write `files` into the run's folder; returns where they went. Raises OSError or botocore errors."""
+    """Write `files` into the run's folder; returns where they went. Raises OSError, botocore errors,
+    or `EndpointUnreachable` when S3 cannot be reached."""
     if not destination.is_s3:
         folder = local_folder(destination, name)
         for file_name, data in files.items():
@@ -84,17 +85,25 @@ def store(
 async def _upload(
     destination: LogDestination, name: str, files: dict[str, bytes], profile: str | None
 ) -> None:
-    from ..config.aws import new_session, s3_client
+    from ..config.aws import Endpoint, connection_failure, new_session, s3_client
     from ..config.storage import AwsSettings
 
     session = new_session(profile)
     settings = AwsSettings(profile=profile, dynamodb_region="", dynamodb_keys=None, pool_size=4)
     async with s3_client(session, settings) as s3:
-        for file_name, data in files.items():
-            content_type = "application/json" if file_name.endswith(".json") else "text/plain; charset=utf-8"
-            await s3.put_object(
-                Bucket=destination.bucket,
-                Key=f"{destination.prefix}{name}/{file_name}",
-                Body=data,
-                ContentType=content_type,
-            )
+        try:
+            for file_name, data in files.items():
+                content_type = (
+                    "application/json" if file_name.endswith(".json") else "text/plain; charset=utf-8"
+                )
+                await s3.put_object(
+                    Bucket=destination.bucket,
+                    Key=f"{destination.prefix}{name}/{file_name}",
+                    Body=data,
+                    ContentType=content_type,
+                )
+        except Exception as exc:
+            unreachable = connection_failure(exc, [Endpoint.of("S3", s3)])
+            if unreachable is not None:
+                raise unreachable from None
+            raise

@@ -136,12 +136,10 @@ def _grid(snap: Snapshot, width: int) -> Table:
             ("write rate", "dry run" if snap.dry_run else rate),
             ("ceiling", ceiling),
             ("throttled", throttled),
+            ("spent", "dry run" if snap.dry_run else format_spend(snap)),
         ],
     ]
-    widths = [_group_width(group) for group in groups]
-    per_row = next(
-        (n for n in (4, 2) if max(_row_width(widths[i : i + n]) for i in range(0, 4, n)) < width), 1
-    )
+    per_row = next((n for n in (4, 2) if _grid_width(groups, n) < width), 1)
     table = Table.grid(padding=(0, 1))
     for column in range(per_row * 2):
         label = column % 2 == 0
@@ -162,16 +160,16 @@ def _grid(snap: Snapshot, width: int) -> Table:
     return table
 
 
-def _group_width(group: list[tuple[str, str | Text]]) -> int:
-    """Label column, one space, value column: as the grid lays a group out."""
-    labels = max(len(label) for label, _ in group)
-    values = max(Text(value).cell_len if isinstance(value, str) else value.cell_len for _, value in group)
-    return labels + 1 + values
-
-
-def _row_width(widths: list[int]) -> int:
-    # Groups after the first start with two spaces, and the grid puts one between columns.
-    return sum(widths) + 3 * (len(widths) - 1)
+def _grid_width(groups: list[list[tuple[str, str | Text]]], per_row: int) -> int:
+    """How wide the grid is with `per_row` groups a row: its columns are shared by every row, so
+    each is as wide as its widest cell in any band."""
+    total = 0
+    for position in range(per_row):
+        column = [pair for group in groups[position::per_row] for pair in group]
+        labels = max(len(label) for label, _ in column) + (2 if position else 0)  # "  " before a group
+        values = max(Text(v).cell_len if isinstance(v, str) else v.cell_len for _, v in column)
+        total += labels + 1 + values  # the grid's one space between two columns
+    return total + (per_row - 1)
 
 
 def _fitted_grid(row: list[RenderableType], fixed: list[int]) -> Table:
@@ -181,6 +179,11 @@ def _fitted_grid(row: list[RenderableType], fixed: list[int]) -> Table:
         table.add_column(no_wrap=True, overflow="ellipsis" if index not in fixed else "crop")
     table.add_row(*row)
     return table
+
+
+def format_spend(snap: Snapshot) -> str:
+    """Write units consumed so far and what they cost: `12,345 WU ≈ $0.01`."""
+    return f"{snap.write_units:,.0f} WU ≈ ${snap.cost_usd:,.2f}"
 
 
 def _bytes_progress(snap: Snapshot) -> str:
@@ -210,8 +213,10 @@ def progress_line(snap: Snapshot) -> str:
     if not snap.dry_run:
         parts.append(f"write rate {format_write_rate(snap)}")
         parts.append(f"throttled {snap.throttle_events:,} ({snap.rate_cuts:,} cuts)")
+        parts.append(f"spent {format_spend(snap)}")
     parts += [
         f"bad rows {snap.bad_rows:,}",
+        f"no fingerprint {snap.no_fingerprint:,}",
         f"expired {snap.skipped_expired:,}",
         f"elapsed {format_duration(snap.elapsed_s)}",
         f"ETA {format_duration(snap.eta_s)}",

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU, write_cost_usd
 from .hub import (
     BytesRead,
     Event,
@@ -53,7 +54,13 @@ class Tally:
     already_present: int = 0
     merged_duplicates: int = 0
     skipped_expired: int = 0
+    no_fingerprint: int = 0  # valid events without a fingerprint: skipped, never bad rows
     throttle_events: int = 0  # requests that met a throttle signal
+    throttled_by_reason: Counter[str] = field(default_factory=Counter)
+    write_units_reported: float = 0.0  # from DynamoDB's ConsumedCapacity
+    write_units_counted: float = 0.0  # one an item, where a response carried no ConsumedCapacity
+    price_per_million: float = DEFAULT_PRICE_PER_MILLION_WRU  # USD per million write units
+    limit_reached: str | None = None  # "max_write_units", "max_cost" or "max_duration"
     rate_cuts: int = 0  # times the rate controller slowed down
     write_rate: float | None = None  # the controller's current items/s
     write_ceiling: float | None = None
@@ -74,6 +81,7 @@ class Tally:
                 self.lines_read += event.lines
                 self.blank_lines += event.blank
                 self.skipped_expired += event.expired
+                self.no_fingerprint += event.no_fingerprint
                 self.merged_duplicates += event.merged
                 if event.bad:
                     self.bad_rows_by_reason.update(event.bad)
@@ -82,8 +90,11 @@ class Tally:
             case ItemsAcknowledged():
                 self.items_written += event.written
                 self.already_present += event.already_present
-            case Throttled():
+                self.write_units_reported += event.units_reported
+                self.write_units_counted += event.units_counted
+            case Throttled(reason=reason):
                 self.throttle_events += 1
+                self.throttled_by_reason[reason] += 1
             case RateChanged(state=state):
                 self.write_rate = state.rate
                 self.write_ceiling = state.ceiling
@@ -100,6 +111,7 @@ class Tally:
                 self.lines_read -= event.lines
                 self.blank_lines -= event.blank
                 self.skipped_expired -= event.expired
+                self.no_fingerprint -= event.no_fingerprint
                 self.merged_duplicates -= event.merged
                 self.bad_rows_by_reason.subtract(event.bad)
                 self.bad_rows_by_reason = +self.bad_rows_by_reason
@@ -139,6 +151,20 @@ class Tally:
     def items_done(self) -> int:
         """Items acknowledged (written or already present), or planned in a dry run."""
         return self.items_planned if self.dry_run else self.items_written + self.already_present
+
+    @property
+    def write_units_consumed(self) -> float:
+        return self.write_units_reported + self.write_units_counted
+
+    @property
+    def write_units_source(self) -> str:
+        """"dynamodb" when every unit was read from a response, "counted" when any was counted."""
+        return "counted" if self.write_units_counted else "dynamodb"
+
+    @property
+    def estimated_cost_usd(self) -> float:
+        """What the units consumed cost at `price_per_million` (on demand)."""
+        return write_cost_usd(self.write_units_consumed, self.price_per_million)
 
     @property
     def bad_rows(self) -> int:
@@ -183,7 +209,14 @@ class Tally:
             "bad_rows": self.bad_rows,
             "bad_rows_by_reason": dict(sorted(self.bad_rows_by_reason.items())),
             "skipped_expired": self.skipped_expired,
+            "no_fingerprint": self.no_fingerprint,
             "throttle_events": self.throttle_events,
+            "throttled_by_reason": dict(sorted(self.throttled_by_reason.items())),
+            "write_units_consumed": round(self.write_units_consumed, 1),
+            "write_units_source": self.write_units_source,
+            "price_per_million_wru": self.price_per_million,
+            "estimated_cost_usd": round(self.estimated_cost_usd, 6),
+            "limit": self.limit_reached,
             "rate_cuts": self.rate_cuts,
             "write_rate": round(self.write_rate, 1) if self.write_rate is not None else None,
             "write_ceiling": self.write_ceiling,
@@ -194,7 +227,7 @@ class Tally:
 
 def exit_status(code: int) -> str:
     """The exit code in words, for reports."""
-    return {0: "ok", 1: "failed_objects", 2: "error", 3: "internal_error"}.get(
+    return {0: "ok", 1: "failed_objects", 2: "error", 3: "internal_error", 4: "limit_reached"}.get(
         code, "interrupted" if code in (130, 143) else "error"
     )
 

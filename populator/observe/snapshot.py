@@ -43,6 +43,9 @@ class Snapshot:
     throttle_events: int
     rate_cuts: int
     eta_s: float | None
+    write_units: float = 0.0  # consumed so far
+    cost_usd: float = 0.0  # what they cost at the run's price per million
+    no_fingerprint: int = 0  # valid events skipped for want of a fingerprint
 
     @property
     def fraction(self) -> float | None:
@@ -109,6 +112,9 @@ class Speedometer:
             throttle_events=tally.throttle_events,
             rate_cuts=tally.rate_cuts,
             eta_s=_eta(tally.listing_done, to_read - done, bytes_now, done / elapsed if elapsed > 0 else 0.0),
+            write_units=tally.write_units_consumed,
+            cost_usd=tally.estimated_cost_usd,
+            no_fingerprint=tally.no_fingerprint,
         )
 
 

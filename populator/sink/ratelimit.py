@@ -15,8 +15,13 @@ into one rate for the whole process:
   by up to 2x), and further, to just under the share of our items the table took since the
   last cut, when that is lower; at most once per `cooldown` (every request in flight
   tends to be throttled at once; that is one congestion event, not twenty);
-- it never exceeds `ceiling` (`--max-write-rate`, or a share of provisioned capacity) and
-  never drops below `floor`;
+- it never exceeds `ceiling` (`--max-write-rate`, a share of provisioned capacity, an on-demand
+  table's maximum) and never drops below `floor`;
+- a throttle whose reason names a ceiling outside the table's capacity (the account's per-table
+  quota, an on-demand maximum) holds the rate at what was being admitted: probing above it
+  would only meet the same wall again, one throttled request after another. The hold lasts
+  `HOLD_SECONDS` after the last such throttle (a quota can be raised mid-run), or until the
+  configured ceiling changes (a table re-read with another maximum);
 - writers `acquire(n)` tokens from a bucket refilled at the current rate before each request,
   so the rate is a pace, not a burst allowance.
 """
@@ -27,9 +32,12 @@ import asyncio
 import contextlib
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from .writes import CEILING_REASONS
 
 DEFAULT_TABLE_WRITE_QUOTA = 40_000.0  # items/s: DynamoDB's default per-table write throughput quota
 UNKNOWN_CAPACITY_START = 4000.0  # items/s: a new on-demand table's initial write throughput
@@ -38,6 +46,9 @@ SLOW_START_EXIT_DECREASE = 0.5
 PROBE_GROWTH = 1.1  # per second, once no throttle has been seen for a while
 DELIVERY_MARGIN = 0.95  # a cut goes to this share of the rate the table took
 MAX_CUT = 0.25  # a cut never goes below this share of the rate it cuts
+HOLD_SECONDS = 60.0  # how long a ceiling learned from a throttle's reason holds without another
+ADMITTED_WINDOW_SECONDS = 0.5  # the admitted rate is measured over windows this long,
+ADMITTED_WINDOWS = 4  # and the wall is the best of the last few
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class RateState:
     ceiling: float | None
     throttle_events: int  # congestion events (rate cuts)
     throttled_requests: int  # every request that met a throttle signal
+    held: float | None = None  # a ceiling learned from throttles that name one (see above)
 
 
 class ControllerState:
@@ -65,6 +77,8 @@ class ControllerState:
         self.throttled = 0
         self.offered = 0.0  # items sent since the last cut
         self.admitted = 0.0  # of those, items the table took
+        self.held: float | None = None
+        self.held_until = 0.0
 
     def lock(self) -> contextlib.AbstractContextManager[object]:
         return contextlib.nullcontext()
@@ -82,6 +96,8 @@ _FIELDS = (
     "throttled",
     "offered",
     "admitted",
+    "held",
+    "held_until",
 )
 
 
@@ -103,7 +119,7 @@ class SharedControllerState:
         if name not in _FIELDS:
             raise AttributeError(name)
         value = self._values[_FIELDS.index(name)]
-        if name == "ceiling":
+        if name in ("ceiling", "held"):
             return None if math.isnan(value) else value
         if name in ("initialized", "slow_start"):
             return bool(value)
@@ -115,7 +131,7 @@ class SharedControllerState:
         if name not in _FIELDS:
             object.__setattr__(self, name, value)
             return
-        if name == "ceiling" and value is None:
+        if name in ("ceiling", "held") and value is None:
             value = math.nan
         self._values[_FIELDS.index(name)] = float(value)
 
@@ -156,6 +172,7 @@ class AdaptiveRateLimiter:
             if not self._state.initialized:  # the first process to get here sets the start
                 state_ = self._state
                 state_.ceiling = ceiling
+                state_.held = None
                 state_.rate = self._clamp(
                     initial if initial is not None else (ceiling or UNKNOWN_CAPACITY_START)
                 )
@@ -167,6 +184,11 @@ class AdaptiveRateLimiter:
         self._tokens = 0.0
         self._refilled = now
         self._lock = asyncio.Lock()
+        # Items the table took in the current window, and the job's rate over the last whole one
+        # (this process's items over its share). Kept per process: only a hold reads it.
+        self._window_start = now
+        self._window_items = 0.0
+        self._admitted_rates: deque[float] = deque(maxlen=ADMITTED_WINDOWS)
 
     # -------------------------------------------------------------------- state
 
@@ -190,11 +212,13 @@ class AdaptiveRateLimiter:
     def state(self) -> RateState:
         """The job's controller, whole (not this process's share)."""
         state = self._state
-        return RateState(state.rate, state.ceiling, state.cuts, state.throttled)
+        return RateState(state.rate, state.ceiling, state.cuts, state.throttled, state.held)
 
     def set_ceiling(self, ceiling: float | None) -> None:
         """A new hard ceiling (e.g. provisioned capacity changed by auto-scaling)."""
         with self._state.lock():
+            if ceiling != self._state.ceiling:
+                self._state.held = None  # the wall may have moved: find it again
             self._state.ceiling = ceiling
             self._state.rate = self._clamp(self._state.rate)
 
@@ -202,7 +226,12 @@ class AdaptiveRateLimiter:
         # Without a ceiling, growth stops at DynamoDB's default per-table write quota: a table
         # that never pushes back (or a writer that never fills its budget) must not send the
         # rate to infinity, from where no number of cuts brings it back. --max-write-rate lifts it.
-        ceiling = self._state.ceiling
+        state = self._state
+        ceiling = state.ceiling
+        if state.held is not None and self._clock() >= state.held_until:
+            state.held = None  # no throttle named the wall for a while: look for it again
+        if state.held is not None:
+            ceiling = state.held if ceiling is None else min(ceiling, state.held)
         rate = min(rate, ceiling if ceiling is not None else DEFAULT_TABLE_WRITE_QUOTA)
         return max(rate, min(self._floor, ceiling or self._floor))
 
@@ -211,6 +240,7 @@ class AdaptiveRateLimiter:
     def on_success(self, items: int = 0) -> None:
         """A request of `items` went through without any throttle signal: grow with elapsed time."""
         now = self._clock()
+        self._count_admitted(now, items)
         with self._state.lock():
             state = self._state
             state.offered += items
@@ -228,15 +258,27 @@ class AdaptiveRateLimiter:
                 grown = rate + self._increase_share * state.rate_at_last_cut * elapsed
             state.rate = self._clamp(grown)
 
-    def on_throttle(self, admitted: int = 0, offered: int = 0) -> bool:
+    def on_throttle(self, admitted: int = 0, offered: int = 0, reason: str | None = None) -> bool:
         """A request of `offered` items met a throttle signal; `admitted` of them got in.
-        Returns True when this cut the rate."""
+        `reason` is DynamoDB's throttling reason when it gave one. Returns True when this cut
+        the rate."""
         now = self._clock()
+        self._count_admitted(now, admitted)
         with self._state.lock():
             state = self._state
             state.throttled += 1
             state.offered += offered
             state.admitted += admitted
+            if reason in CEILING_REASONS:
+                # The wall is the most the table took in the last few windows, measured, not
+                # since the last cut (slow start's doublings inflate that). Before a first
+                # window there is no measure: a cut's worth is held until a throttle has one.
+                if self._admitted_rates:
+                    state.held = max(max(self._admitted_rates), self._floor)
+                elif state.held is None:
+                    decrease = SLOW_START_EXIT_DECREASE if state.slow_start else self._decrease
+                    state.held = max(state.rate * decrease, self._floor)
+                state.held_until = now + HOLD_SECONDS
             if now - state.last_cut < self._cooldown:
                 return False
             decrease = SLOW_START_EXIT_DECREASE if state.slow_start else self._decrease
@@ -257,6 +299,14 @@ class AdaptiveRateLimiter:
             state.offered = state.admitted = 0.0
             state.cuts += 1
             return True
+
+    def _count_admitted(self, now: float, items: float) -> None:
+        self._window_items += items
+        elapsed = now - self._window_start
+        if elapsed >= ADMITTED_WINDOW_SECONDS:
+            self._admitted_rates.append(self._window_items / elapsed / self._share)
+            self._window_start = now
+            self._window_items = 0.0
 
     # ------------------------------------------------------------------- pacing
 

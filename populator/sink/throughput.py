@@ -1,7 +1,8 @@
 """How fast to write: the user's limits, the table's capacity, and keeping the two in step.
 
-`write_ceiling` turns `--max-write-rate` and `--write-capacity-percent` into the controller's
-hard ceiling (items/s; manifest items are far below 1 KB, so one item is one write unit).
+`write_ceiling` turns `--max-write-rate`, `--write-capacity-percent` and an on-demand table's
+maximum into the controller's hard ceiling (items/s; manifest items are far below 1 KB, so one
+item is one write unit); `start_rate` starts it at the table's warm throughput.
 `watch_rate` re-reads the table's provisioned capacity every minute, so auto-scaling moves the
 ceiling (as emr-dynamodb-connector's `dynamodb.throughput.write.percent` does), and publishes
 the controller's state every second for progress displays and reports.
@@ -30,13 +31,26 @@ class ThroughputOptions:
 
 
 def write_ceiling(table: TableInfo, options: ThroughputOptions) -> float | None:
-    """The controller's ceiling: the smaller of --max-write-rate and P% of provisioned WCU."""
+    """The controller's ceiling: the smallest of --max-write-rate, P% of provisioned WCU and an
+    on-demand table's `MaxWriteRequestUnits` (a wall DynamoDB throttles at; never probed past)."""
     limits = []
     if options.max_write_rate is not None:
         limits.append(options.max_write_rate)
     if table.billing_mode == "PROVISIONED" and table.write_capacity:
         limits.append(max(table.write_capacity * options.write_capacity_percent / 100.0, 1.0))
+    if table.max_write_units:
+        limits.append(float(table.max_write_units))
     return min(limits) if limits else None
+
+
+def start_rate(table: TableInfo, options: ThroughputOptions) -> float | None:
+    """Where the controller starts: an on-demand table's warm throughput when it reports one
+    (what it takes at once, instead of the 4,000/s a new table is known to); None: the default
+    (the ceiling, or that 4,000/s)."""
+    if table.billing_mode != "PAY_PER_REQUEST" or not table.warm_write_units:
+        return None
+    ceiling = write_ceiling(table, options)
+    return float(table.warm_write_units) if ceiling is None else min(float(table.warm_write_units), ceiling)
 
 
 async def watch_rate(

@@ -110,7 +110,10 @@ def _client_error(operation: str, status: int, document: Any) -> ClientError:
     message = ""
     if isinstance(document, dict):
         message = str(document.get("message") or document.get("Message") or "")
-    return ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        operation,
-    )
+    response: dict[str, Any] = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    if isinstance(document, dict) and isinstance(document.get("ThrottlingReasons"), list):
+        response["ThrottlingReasons"] = document["ThrottlingReasons"]  # modelled: botocore keeps it too
+    return ClientError(response, operation)  # type: ignore[arg-type]

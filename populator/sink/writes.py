@@ -33,11 +33,61 @@ class TableInfo:
     created: bool
     billing_mode: str  # "PROVISIONED" or "PAY_PER_REQUEST"
     write_capacity: int | None
+    #: on demand: the table's `OnDemandThroughput.MaxWriteRequestUnits` (None: no maximum set)
+    max_write_units: int | None = None
+    #: `WarmThroughput.WriteUnitsPerSecond`: what the table takes at once (None: not reported)
+    warm_write_units: int | None = None
 
 
 class WriteOutcome(NamedTuple):
     written: int  # items DynamoDB acknowledged as stored by us
     already_present: int  # conditional mode: items kept as they were (first writer won)
+    units_reported: float = 0.0  # write units DynamoDB said the requests consumed
+    units_counted: float = 0.0  # write units counted where a response said nothing (one an item)
+
+
+#: DynamoDB's throttling reasons that name a ceiling outside the table's own capacity: probing
+#: above the rate that was being admitted only finds the same wall again.
+CEILING_REASONS = frozenset(
+    {
+        "TableWriteAccountLimitExceeded",
+        "TableWriteMaxOnDemandThroughputExceeded",
+        "IndexWriteAccountLimitExceeded",
+        "IndexWriteMaxOnDemandThroughputExceeded",
+    }
+)
+#: The reason a throttle without `ThrottlingReasons` is counted under: only UnprocessedItems
+#: (which never says why) and endpoints older than the field.
+UNPROCESSED_REASON = "UnprocessedItems"
+
+
+def throttle_reason(exc: BaseException) -> str:
+    """Why DynamoDB throttled a request: its first `ThrottlingReasons` entry, else the error code."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        reasons = response.get("ThrottlingReasons")
+        if isinstance(reasons, list):
+            for entry in reasons:
+                if isinstance(entry, dict) and isinstance(entry.get("reason"), str) and entry["reason"]:
+                    return str(entry["reason"])
+    return aws_error_code(exc) or type(exc).__name__
+
+
+def consumed_units(response: dict[str, Any], table: str) -> float | None:
+    """The write units a response says it consumed on `table` (None when it says nothing).
+
+    BatchWriteItem answers a list, one entry a table; PutItem a single entry.
+    """
+    consumed = response.get("ConsumedCapacity")
+    entries = consumed if isinstance(consumed, list) else [consumed] if isinstance(consumed, dict) else []
+    units = [
+        float(entry["CapacityUnits"])
+        for entry in entries
+        if isinstance(entry, dict)
+        and entry.get("TableName", table) == table
+        and isinstance(entry.get("CapacityUnits"), int | float)
+    ]
+    return sum(units) if units else None
 
 
 def describe_failure(exc: BaseException) -> str:

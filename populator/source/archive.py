@@ -1,8 +1,16 @@
 """Where the enriched archive is, which run folders it holds, and which objects to read.
 
-An archive is `<prefix>/run=YYYY-MM-DD-HH-MM-SS/part-*`, on S3 or on a local disk. Listing
-yields `ArchiveObject` descriptors in chronological run order; markers (`_SUCCESS`,
-`*_$folder$`), empty objects and anything outside a run folder are left out.
+An archive is `<prefix>/run=YYYY-MM-DD-HH-MM-SS/<data files>`, on S3 or on a local disk. Listing
+yields `ArchiveObject` descriptors in chronological run order.
+
+Which objects are data files is Hadoop's rule, the one every Snowplow job that read the archive
+applied (FileInputFormat's hidden-file filter): every non-empty object inside a run folder, at
+any depth, except those with a path component below the run folder that starts with `_` or `.`
+(`_SUCCESS`, `_temporary/...`, `.part-00000.gz.crc`) and the `*_$folder$` placeholders Hadoop's
+S3 file systems leave for folders. The name is not otherwise looked at: the batch pipeline writes `part-*`
+files, Stream Enrich's S3 Loader writes `2019-03-04-04-50-29-<sequence numbers>.gz`, and the
+content (gzip or not) is told by its first bytes when it is read. Anything outside a run folder
+is left out.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePath, PurePosixPath
+from pathlib import Path, PurePath
 from typing import Any
 
 from ..errors import ArchiveError, UsageError
@@ -59,7 +67,7 @@ class RunFolder:
 
 @dataclass(frozen=True, slots=True)
 class ArchiveObject:
-    """One part file to read: where it is, how big it is, and its version tag."""
+    """One data file to read: where it is, how big it is, and its version tag."""
 
     key: str  # S3 key, or the local file path
     size: int
@@ -130,9 +138,16 @@ def select_runs(names: Iterable[str], since: datetime | None) -> list[RunFolder]
     return sorted(set(runs))
 
 
-def is_part_name(name: str) -> bool:
-    """A data part, not a marker: `part-*`, and not a `_$folder$` placeholder."""
-    return name.startswith("part-") and not name.endswith("_$folder$")
+FOLDER_PLACEHOLDER = "_$folder$"
+
+
+def is_data_path(relative: str) -> bool:
+    """Whether a key below its run folder (`part-00000.gz`, `sub/x.gz`, "/"-separated) is a data
+    file: no component is hidden from Hadoop (starts with `_` or `.`), and it is not a
+    `_$folder$` placeholder."""
+    if relative.endswith(FOLDER_PLACEHOLDER):
+        return False
+    return all(part and part[0] not in "_." for part in relative.split("/"))
 
 
 async def list_archive(
@@ -185,9 +200,10 @@ def _list_local(
 
 def _local_run_objects(folder: Path, run: str) -> list[ArchiveObject]:
     found = []
-    for dirpath, _dirs, files in os.walk(folder):
+    for dirpath, dirs, files in os.walk(folder):
+        dirs[:] = [name for name in dirs if is_data_path(name)]  # never walk into _temporary/ or .x/
         for name in files:
-            if not is_part_name(name):
+            if not is_data_path(name):
                 continue
             path = Path(dirpath, name)
             stat = path.stat()
@@ -218,7 +234,7 @@ async def _list_s3(
             async for page in pages:
                 for entry in page.get("Contents", ()):
                     key = entry["Key"]
-                    if entry["Size"] == 0 or not is_part_name(PurePosixPath(key).name):
+                    if entry["Size"] == 0 or not is_data_path(key[len(run_prefix) :]):
                         continue
                     found.append(ArchiveObject(key, entry["Size"], entry["ETag"].strip('"'), run.name))
             return found

@@ -43,11 +43,12 @@ class ObjectSample:
     lines: float  # lines read, the cut last one as a fraction
     blank: int  # of the complete lines
     bad: int
-    events: int  # complete lines that are valid enriched events
+    events: int  # complete lines that are valid enriched events with a fingerprint (items to write)
+    no_fingerprint: int = 0  # complete lines that are valid events without one (run skips them)
 
     @property
     def complete_lines(self) -> int:
-        return self.blank + self.bad + self.events
+        return self.blank + self.bad + self.events + self.no_fingerprint
 
     @property
     def lines_per_byte(self) -> float:
@@ -134,6 +135,7 @@ async def count_head(obj: ArchiveObject, raw: bytes) -> ObjectSample:
         blank=sorted_out.blank,
         bad=len(sorted_out.bad),
         events=events + sorted_out.expired,
+        no_fingerprint=sorted_out.no_fingerprint,
     )
 
 
@@ -143,11 +145,13 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 
 @dataclass(frozen=True)
 class LineEstimate:
-    """Lines per compressed byte for each kind of object, and the share of lines that are events."""
+    """Lines per compressed byte for each kind of object, the share of lines that are events to
+    write, and the share of valid events that have no fingerprint (and so are not written)."""
 
     ratios: dict[str, float]
     event_share: float
     exact: dict[str, ObjectSample]  # objects read whole: their own counts
+    no_fingerprint_share: float = 0.0  # of the sampled valid events (with a fingerprint or not)
 
     def lines(self, obj: ArchiveObject) -> float:
         sample = self.exact.get(obj.key)
@@ -172,5 +176,8 @@ def estimate(samples: Sequence[ObjectSample]) -> LineEstimate:
         read = sum(s.compressed_bytes for s in members)
         ratios[kind] = sum(s.lines for s in members) / read if read else 0.0
     complete = sum(s.complete_lines for s in samples)
-    share = sum(s.events for s in samples) / complete if complete else 0.0
-    return LineEstimate(ratios, share, {s.obj.key: s for s in samples if s.whole})
+    events = sum(s.events for s in samples)
+    share = events / complete if complete else 0.0
+    without = sum(s.no_fingerprint for s in samples)
+    no_fingerprint_share = without / (events + without) if events + without else 0.0
+    return LineEstimate(ratios, share, {s.obj.key: s for s in samples if s.whole}, no_fingerprint_share)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 
 import pytest
@@ -41,7 +42,10 @@ def test_estimate_is_within_20_percent_and_nothing_is_written(aws, unique_name, 
     storage, resolver = write_configs(tmp_path, unique_name)
     result = plan_json(str(root), str(storage), str(resolver), env=aws.env)
     assert within(result["estimated_lines"], expected.lines), (result["estimated_lines"], expected.lines)
-    assert within(result["estimated_events"], expected.good_lines)
+    assert within(result["estimated_events"], expected.good_lines)  # the events with a fingerprint
+    share = expected.no_fingerprint / (expected.no_fingerprint + expected.good_lines)
+    assert within(result["sample"]["no_fingerprint_share"], share)
+    assert not any("fingerprint" in w for w in result["warnings"])  # a fifth: no warning
     assert result["objects"] == len(expected.objects)
     assert [r["run"] for r in result["runs"]] == expected.runs
     assert sum(r["objects"] for r in result["runs"]) == len(expected.objects)
@@ -109,12 +113,18 @@ def test_cost_and_duration_at_the_capacity_of_a_provisioned_table(aws, unique_na
 def test_a_missing_table_is_planned_as_run_would_create_it(aws, unique_name, tmp_path, archive):
     root, _ = archive
     storage, resolver = write_configs(tmp_path, unique_name)
-    provisioned = plan_json(str(root), str(storage), str(resolver), env=aws.env)
-    assert provisioned["write_rate"] == 50.0  # 50 % of the 100 WCU run would provision
-    on_demand = plan_json(str(root), str(storage), str(resolver), "--on-demand", env=aws.env)
+    on_demand = plan_json(str(root), str(storage), str(resolver), env=aws.env)  # the default
     assert on_demand["write_rate"] == 4000.0 and "assumed" in on_demand["write_rate_basis"]
+    assert on_demand["table"]["created_capacity"] is None
+    asked = plan_json(str(root), str(storage), str(resolver), "--on-demand", env=aws.env)  # still accepted
+    assert asked["write_rate"] == on_demand["write_rate"]
+    assert asked["write_rate_basis"] == on_demand["write_rate_basis"]
+    provisioned = plan_json(str(root), str(storage), str(resolver), "--provisioned", "100/100", env=aws.env)
+    assert provisioned["write_rate"] == 50.0  # 50 % of the 100 WCU run would provision
     text = plan(str(root), str(storage), str(resolver), env=aws.env)
-    assert "does not exist: run would create it" in text.stdout
+    assert "does not exist: run would create it on demand (PAY_PER_REQUEST" in " ".join(text.stdout.split())
+    text = plan(str(root), str(storage), str(resolver), "--provisioned", "100/100", env=aws.env)
+    assert "run would create it provisioned, 100 WCU / 100 RCU" in " ".join(text.stdout.split())
 
 
 def test_without_credentials_the_table_is_unknown_and_the_plan_goes_on(tmp_path, archive):
@@ -160,6 +170,9 @@ def test_the_plan_on_screen_names_every_figure(aws, unique_name, tmp_path, archi
         "expired by TTL",
         "sample",
         "events",
+        "no fingerprint",
+        "of the sampled events, skipped by run",
+        "random one, so no manifest item could ever match it",
         "to write",
         "write units",
         "on-demand cost",
@@ -171,6 +184,22 @@ def test_the_plan_on_screen_names_every_figure(aws, unique_name, tmp_path, archi
     ):
         assert fragment in text, fragment
     assert "\x1b[" not in result.stdout
+
+
+def test_a_warning_when_most_sampled_events_have_no_fingerprint(aws, unique_name, tmp_path):
+    root = tmp_path / "archive"
+    expected = write_archive(
+        root, SampleSpec(runs=1, parts_per_run=2, events_per_part=500, no_fingerprint_share=0.7)
+    )
+    storage, resolver = write_configs(tmp_path, unique_name)
+    result = plan_json(str(root), str(storage), str(resolver), env=aws.env)
+    assert result["sample"]["no_fingerprint"] == expected.no_fingerprint  # both parts read whole
+    assert result["sample"]["no_fingerprint_share"] > 0.5
+    assert result["estimated_events"] == expected.good_lines  # exact: only those are written
+    [warning] = [w for w in result["warnings"] if "fingerprint" in w]
+    assert "is the event fingerprint enrichment enabled?" in warning
+    screen = " ".join(plan(str(root), str(storage), str(resolver), env=aws.env).stdout.split())
+    assert re.search(r"warning: \d+% of the sampled events have no event_fingerprint: is the event", screen)
 
 
 def test_a_bad_archive_path_is_a_usage_error(tmp_path):

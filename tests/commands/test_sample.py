@@ -70,10 +70,12 @@ def gzip_members(data: bytes) -> list[bytes]:
 
 
 def good_fields(root: Path) -> list[list[str]]:
+    """The fields of every valid event line, with a fingerprint or without."""
     out = []
     for path in part_files(root):
         for line in read_lines(path):
-            if not isinstance(classify(line), str | None):
+            outcome = classify(line)
+            if not isinstance(outcome, str | None) or outcome == "no_fingerprint":
                 out.append(line.decode().split("\t"))
     return out
 
@@ -149,17 +151,35 @@ def test_independent_parser_agrees(full: tuple[Path, ExpectedManifest]) -> None:
     assert parsed.objects == expected.objects
     assert parsed.bad_rows == expected.bad_rows
     assert parsed.good_lines == expected.good_lines
+    assert parsed.no_fingerprint == expected.no_fingerprint
     assert parsed.blank_lines == expected.blank_lines
     assert parsed.lines == expected.lines
 
 
 def test_bad_and_blank_line_counts(full: tuple[Path, ExpectedManifest]) -> None:
     _, expected = full
-    assert set(expected.bad_rows) == {"field_count", "event_id", "etl_tstamp", "fingerprint", "line_too_long"}
+    assert set(expected.bad_rows) == {"field_count", "event_id", "etl_tstamp", "line_too_long"}
     assert expected.bad_rows["line_too_long"] == FULL.overlong_lines
     assert expected.bad_rows.total() == N_PARTS * FULL.bad_lines_per_part + FULL.overlong_lines
     assert expected.blank_lines == N_PARTS * FULL.blank_lines_per_part
-    assert expected.lines == (expected.good_lines + expected.blank_lines + expected.bad_rows.total())
+    assert expected.lines == (
+        expected.good_lines + expected.no_fingerprint + expected.blank_lines + expected.bad_rows.total()
+    )
+
+
+def test_a_share_of_the_events_has_no_fingerprint_and_is_expected_as_such(full, tmp_path) -> None:
+    root, expected = full
+    without = [
+        line for o in expected.objects for line in read_lines(root / o) if classify(line) == "no_fingerprint"
+    ]
+    assert len(without) == expected.no_fingerprint
+    assert 0.1 < expected.no_fingerprint / (expected.no_fingerprint + expected.good_lines) < 0.3
+    assert all(line.endswith(b"\t\t") for line in without)  # fingerprint and true_tstamp both empty
+    assert not any(key[1] == "" for key in expected.items)  # never a manifest item
+    none = write_archive(tmp_path / "none", replace(FULL, runs=1, expired_runs=0, no_fingerprint_share=0.0))
+    assert none.no_fingerprint == 0
+    with pytest.raises(ValueError, match="no_fingerprint_share"):
+        write_archive(tmp_path / "bad", replace(FULL, no_fingerprint_share=1.5))
 
 
 def test_markers_and_strays_are_not_objects(full: tuple[Path, ExpectedManifest]) -> None:
@@ -216,8 +236,12 @@ def test_expired_runs(full: tuple[Path, ExpectedManifest]) -> None:
     live = expected.live_items()
     assert live and set(live).isdisjoint(expected.expired)
     assert len(live) + len(expected.expired) == len(expected.items)
-    # Two expired runs of 4 x 300 events, less those repeated in a live run.
-    assert 2 * 4 * 300 - FULL.cross_run_duplicates <= len(expected.expired) <= 2 * 4 * 300 + 10
+    # Two expired runs of 4 x 300 events, less those without a fingerprint (a fifth) and those
+    # repeated in a live run.
+    with_fingerprint = 2 * 4 * 300 * (1 - FULL.no_fingerprint_share)
+    assert (
+        0.9 * with_fingerprint - FULL.cross_run_duplicates <= len(expected.expired) <= 1.1 * with_fingerprint
+    )
 
 
 def test_duplicates(full: tuple[Path, ExpectedManifest]) -> None:
@@ -230,7 +254,7 @@ def test_duplicates(full: tuple[Path, ExpectedManifest]) -> None:
     fingerprints = Counter(event_id for event_id, _ in expected.items)
     assert sum(1 for n in fingerprints.values() if n > 1) == FULL.same_id_other_fingerprint
     distinct_lines = N_ORIGINALS + FULL.cross_run_duplicates + FULL.same_id_other_fingerprint
-    natural = expected.good_lines - distinct_lines
+    natural = expected.good_lines + expected.no_fingerprint - distinct_lines  # duplicated alike
     assert 0.01 * N_ORIGINALS < natural < 0.03 * N_ORIGINALS
     adjacent = 0
     for path in part_files(root):

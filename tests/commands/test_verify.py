@@ -62,6 +62,10 @@ def test_after_a_full_run_every_event_is_found(aws, unique_name, tmp_path, archi
     assert expected.blank_lines > 0
     assert report["bad_rows"] == sum(expected.bad_rows.values())
     assert report["events_seen"] == expected.good_lines
+    # Events without a fingerprint are not expected in the table: counted apart, never checked.
+    assert report["no_fingerprint"] == expected.no_fingerprint > 0
+    text = verify(str(root), str(storage), str(resolver), "--sample", "100000", env=aws.env)
+    assert text.returncode == 0 and f"{expected.no_fingerprint:,} without a fingerprint" in text.stdout
 
 
 def test_verify_finds_items_deleted_after_a_run(aws, unique_name, tmp_path, archive):

@@ -69,6 +69,7 @@ def test_s3_archive_backfill_equals_the_expected_manifest(aws, unique_name, tmp_
     assert tally.lines_read == expected.lines
     assert tally.blank_lines == expected.blank_lines
     assert tally.bad_rows_by_reason == expected.bad_rows
+    assert tally.no_fingerprint == expected.no_fingerprint > 0
     assert tally.skipped_expired > 0
     assert tally.items_written >= len(live)
 
@@ -85,13 +86,13 @@ def test_local_directory_backfill_equals_the_expected_manifest(aws, unique_name,
     assert tally.bad_rows_by_reason == expected.bad_rows
 
 
-def test_table_is_created_as_snowplow_does_and_on_demand_when_asked(aws, unique_name, tmp_path):
+def test_a_new_table_is_on_demand_and_provisioned_as_snowplow_does_when_asked(aws, unique_name, tmp_path):
     root = tmp_path / "archive"
     write_archive(root, SampleSpec(runs=1, parts_per_run=1, events_per_part=10, now=NOW))
     dynamodb = aws.boto3_client("dynamodb")
 
     storage, resolver = write_configs(tmp_path, unique_name)
-    tally = run_job(str(root), storage, resolver, on_demand=False)
+    tally = run_job(str(root), storage, resolver, provisioned="100/100")
     assert tally.write_ceiling == 50  # --write-capacity-percent 50 of the new table's 100 WCU
     table = dynamodb.describe_table(TableName=unique_name)["Table"]
     assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {
@@ -109,9 +110,11 @@ def test_table_is_created_as_snowplow_does_and_on_demand_when_asked(aws, unique_
 
     on_demand = unique_name + "-od"
     storage, resolver = write_configs(tmp_path, on_demand)
-    run_job(str(root), storage, resolver, on_demand=True)
+    run_job(str(root), storage, resolver)  # the default
     table = dynamodb.describe_table(TableName=on_demand)["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = dynamodb.describe_time_to_live(TableName=on_demand)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
 
 
 def test_table_with_other_keys_is_refused_and_nothing_is_written(aws, unique_name, tmp_path):
@@ -367,3 +370,45 @@ def test_config_keys_are_used_for_dynamodb_and_s3_uses_the_default_chain(
 
     assert FAKE_SECRET not in repr(load_storage_config(storage))
     assert FAKE_SECRET not in str(load_storage_config(storage))
+
+
+def test_lines_as_snowplow_writes_them_end_to_end_and_none_is_fatal(aws, unique_name, tmp_path):
+    """Every kind of line Snowplow's own fixtures hold (tests/support/snowplow_lines.py), the
+    year-0000 etl_tstamp among them, through `populator run` with two worker processes: exit 0,
+    the table holds exactly the valid events that have a fingerprint, and the one without is
+    counted apart, never written to --bad-rows nor counted by --max-bad-rows."""
+    import json
+    from collections import Counter
+
+    from tests.support.backfill_helpers import run_populator
+    from tests.support.snowplow_lines import CASES
+
+    run = tmp_path / "archive" / "run=2021-10-14-07-30-00"
+    run.mkdir(parents=True)
+    lines = [case.line for case in CASES.values()]
+    (run / "part-00000.gz").write_bytes(gzip.compress(b"\n".join(lines[::2]) + b"\n"))
+    (run / "part-00001").write_bytes(b"\n".join(lines[1::2]) + b"\n")
+    items = {
+        case.expected[:2]: case.expected[2] for case in CASES.values() if isinstance(case.expected, tuple)
+    }
+    reasons = Counter(
+        case.expected for case in CASES.values() if case.expected in {"etl_tstamp", "field_count"}
+    )
+    storage, resolver = write_configs(tmp_path, unique_name)
+    report, bad = tmp_path / "report.json", tmp_path / "bad.jsonl"
+    common = ["--include-expired", "--processes", "2", "--max-bad-rows", str(reasons.total())]
+
+    for extra in (["--dry-run"], ["--on-demand", "--bad-rows", str(bad)]):
+        args = ["run", str(tmp_path / "archive"), str(storage), str(resolver), *common, *extra]
+        result = run_populator(*args, "--report", str(report), env=aws.env)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(report.read_text())
+        assert data["no_fingerprint"] == 1
+        assert data["bad_rows_by_reason"] == dict(sorted(reasons.items()))
+        assert data["objects_failed"] == 0 and data["status"] == "ok"
+        assert "no fingerprint (skipped): 1" in result.stdout + result.stderr
+
+    found = table_items(aws.boto3_client("dynamodb"), unique_name)
+    assert {key: values["etlTime"] for key, values in found.items()} == items
+    records = [json.loads(line) for line in bad.read_text().splitlines()]
+    assert Counter(record["reason"] for record in records) == reasons

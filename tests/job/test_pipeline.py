@@ -124,3 +124,92 @@ async def test_dry_run_counts_without_a_writer(tmp_path):
     await run_pipeline(options(tmp_path), hub, writer=None, s3=None)
     assert tally.items_planned >= len(expected.live_items())
     assert tally.objects_done == len(expected.objects)
+
+
+def _triage_raising_on(monkeypatch, marker: bytes, exc: Exception) -> None:
+    """The parser raises `exc` on any block holding a line with `marker`, as a bug would."""
+    import populator.job.pipeline as pipeline
+
+    real = pipeline.triage
+
+    def triage(lines, *args, **kwargs):
+        if any(isinstance(line, bytes) and marker in line for line in lines):
+            raise exc
+        return real(lines, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "triage", triage)
+
+
+def _events_in(path) -> set[tuple[str, str]]:
+    import gzip
+
+    from populator.events import parse_line
+
+    raw = path.read_bytes()
+    text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    parsed = (parse_line(line) for line in text.split(b"\n"))
+    return {item.key for item in parsed if isinstance(item, ManifestItem)}
+
+
+def _one_event_of(path) -> bytes:
+    return min(_events_in(path))[0].encode()
+
+
+async def test_an_unexpected_error_in_one_object_fails_only_that_object(tmp_path, monkeypatch):
+    expected = write_archive(tmp_path, SampleSpec(runs=1, parts_per_run=3, events_per_part=100, now=NOW))
+    doomed = tmp_path / expected.objects[1]
+    _triage_raising_on(monkeypatch, _one_event_of(doomed), ValueError("year 0 is out of range"))
+    writer = RecordingWriter()
+    hub, tally = Hub(), Tally()
+    hub.subscribe(tally)
+    failures = []
+    hub.subscribe(lambda e: failures.append(e) if isinstance(e, ObjectFailedEvent) else None)
+    await run_pipeline(options(tmp_path, concurrency=3, writers=2), hub, writer=writer, s3=None)
+    assert [f.obj.key for f in failures] == [str(doomed)]
+    assert "ValueError: year 0 is out of range" in failures[0].reason
+    assert "a bug in populator" in failures[0].reason
+    assert tally.objects_done == 2
+    others = set().union(*(_events_in(tmp_path / key) for key in expected.objects[::2]))
+    assert others and others <= {item.key for item in writer.items}
+
+
+async def test_an_error_meant_to_stop_the_job_still_stops_it(tmp_path, monkeypatch):
+    from populator.errors import PopulatorError
+
+    expected = write_archive(tmp_path, SampleSpec(runs=1, parts_per_run=3, events_per_part=100, now=NOW))
+    marker = _one_event_of(tmp_path / expected.objects[1])
+    _triage_raising_on(monkeypatch, marker, PopulatorError("more bad rows than --max-bad-rows"))
+    with pytest.raises(ExceptionGroup) as caught:
+        await run_pipeline(options(tmp_path, concurrency=3), Hub(), writer=None, s3=None)
+    assert caught.group_contains(PopulatorError)
+
+
+async def test_events_without_a_fingerprint_are_counted_never_bad_rows_nor_written(tmp_path):
+    from populator.job.badrows import BadRowFile, BadRowLimit
+    from populator.observe.hub import BadRowFound
+    from tests.support.snowplow_lines import CASES
+
+    run = tmp_path / "run=2021-09-17-09-00-00"
+    run.mkdir()
+    lines = [case.line for case in CASES.values()]
+    without = [case.line for case in CASES.values() if case.expected == "no_fingerprint"]
+    (run / "part-00000").write_bytes(b"\n".join([*lines, *without * 200]) + b"\n")  # mostly without
+    bad = sum(1 for case in CASES.values() if case.expected in {"etl_tstamp", "field_count"})
+    writer, hub, tally = RecordingWriter(), Hub(), Tally()
+    events: list = []
+    bad_rows = BadRowFile(tmp_path / "bad.jsonl")
+    for subscriber in (tally, events.append, bad_rows, BadRowLimit(bad)):  # the limit: exactly the bad
+        hub.subscribe(subscriber)
+    await run_pipeline(options(tmp_path, include_expired=True), hub, writer=writer, s3=None)
+    bad_rows.close()
+    found = [event for event in events if isinstance(event, BadRowFound)]
+    assert sorted(event.reason for event in found) == sorted(
+        case.expected for case in CASES.values() if case.expected in {"etl_tstamp", "field_count"}
+    )
+    assert len((tmp_path / "bad.jsonl").read_text().splitlines()) == bad  # the limit was not passed
+    assert tally.no_fingerprint == 1 + 200 and tally.bad_rows == bad
+    assert "fingerprint" not in tally.bad_rows_by_reason
+    assert {item.key for item in writer.items} == {case.expected[:2] for case in CASES.values()
+                                                   if isinstance(case.expected, tuple)}  # fmt: skip
+    [done] = [event for event in events if isinstance(event, ObjectFinished)]
+    assert done.no_fingerprint == 201 and done.bad_rows == bad

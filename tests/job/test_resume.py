@@ -12,10 +12,19 @@ import sys
 import time
 
 import orjson
+import pytest
 
 from populator.commands.sample import SampleSpec, write_archive
 from populator.sink.manifest import RetryPolicy
-from tests.support.backfill_helpers import NOW, create_table, event_line, run_job, table_items, write_configs
+from tests.support.backfill_helpers import (
+    NOW,
+    create_table,
+    event_key,
+    event_line,
+    run_job,
+    table_items,
+    write_configs,
+)
 
 MANY_SMALL_PARTS = SampleSpec(
     runs=3, parts_per_run=8, events_per_part=250, now=NOW, formats=("gz", "plain", "multimember")
@@ -220,3 +229,68 @@ def test_a_table_that_throttles_loses_nothing(aws, dynamo_proxy, monkeypatch, un
     assert not tally.failures
     assert tally.throttle_events > 0
     assert set(table_items(aws.boto3_client("dynamodb"), unique_name)) == set(expected.live_items())
+
+
+# A bug in the parser, on the lines of one object only: `populator` as it is, but for this.
+FAULTY_PARSER_RUN = """
+import sys
+import populator.job.pipeline as pipeline
+
+marker = sys.argv.pop(1).encode()
+real = pipeline.triage
+
+
+def triage(lines, *args, **kwargs):
+    if any(isinstance(line, bytes) and marker in line for line in lines):
+        raise ValueError("year 0 is out of range")
+    return real(lines, *args, **kwargs)
+
+
+pipeline.triage = triage
+from populator.commands.cli import main
+
+main()
+"""
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_an_unexpected_error_in_one_object_fails_it_and_the_run_goes_on(
+    aws, unique_name, tmp_path, processes
+):
+    root = tmp_path / "archive"
+    objects = [root / "run=2026-11-20-10-00-00" / f"part-{i:05d}" for i in range(4)]
+    objects[0].parent.mkdir(parents=True)
+    for i, path in enumerate(objects):
+        path.write_text("".join(event_line(i * 100 + n) + "\n" for n in range(20)))
+    doomed = objects[2]
+    marker = event_key(205)[0]
+    storage, resolver = write_configs(tmp_path, unique_name)
+    journal = tmp_path / "journal.jsonl"
+    args = [str(root), str(storage), str(resolver), "--on-demand", "--checkpoint", str(journal)]
+
+    result = subprocess.run(
+        [sys.executable, "-c", FAULTY_PARSER_RUN, marker, "run", *args, "--processes", processes],
+        env=aws.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"FAILED {doomed}: internal error while reading it: ValueError: year 0 is out of range" in (
+        result.stdout
+    )
+    assert "objects: 3 done of 4, 1 failed" in result.stdout
+    written = set(table_items(aws.boto3_client("dynamodb"), unique_name))
+    others = {event_key(i * 100 + n) for i in (0, 1, 3) for n in range(20)}
+    assert others <= written and not {event_key(200 + n) for n in range(20)} & written
+    recorded = {orjson.loads(line).get("key") for line in journal.read_text().splitlines()}
+    assert str(doomed) not in recorded
+    assert {str(path) for path in objects} - {str(doomed)} <= recorded
+
+    again = run_job(str(root), storage, resolver, checkpoint=journal)  # the bug fixed: only it is read
+    assert not again.failures and again.objects_done == 1 and again.objects_skipped == 3
+    assert others | {event_key(200 + n) for n in range(20)} <= set(
+        table_items(aws.boto3_client("dynamodb"), unique_name)
+    )

@@ -121,6 +121,7 @@ def assert_complete(archive: Archive, tally: Tally) -> None:
     assert tally.lines_read == archive.expected.lines
     assert tally.blank_lines == archive.expected.blank_lines
     assert tally.bad_rows_by_reason == archive.expected.bad_rows
+    assert tally.no_fingerprint == archive.expected.no_fingerprint  # taken back on each restart too
 
 
 # ------------------------------------------------------------------------------ end to end

@@ -180,19 +180,20 @@ def test_the_live_display_on_a_fake_terminal_shows_every_figure():
 
 
 def billion_event_snapshot() -> Snapshot:
-    """A long run's figures, as wide as a real one gets: every count has ten or more digits."""
+    """Three years of a busy pipeline (10^10 events, a million objects), as wide as figures get."""
     return Snapshot(
         elapsed_s=3 * 86_400 + 4_000.0, dry_run=False, listing_done=True, runs_total=8_760, runs_done=4_321,
         objects_total=1_234_567, objects_done=654_321, objects_failed=12_345, objects_skipped=400_000,
-        bytes_total=987_654_321_000_000, bytes_done=456_789_000_000_000, lines_read=1_234_567_890_123,
-        bad_rows=98_765_432, skipped_expired=1_234_567_890, items=1_111_111_111_111,
+        bytes_total=987_654_321_000_000, bytes_done=456_789_000_000_000, lines_read=12_345_678_901,
+        bad_rows=98_765_432, skipped_expired=1_234_567_890, items=11_111_111_111,
         items_per_s_now=39_876.0, items_per_s_avg=38_765.0, write_rate=40_000.0, write_ceiling=40_000.0,
         throttle_events=123_456, rate_cuts=7_890, eta_s=2 * 86_400 + 100.0,
+        write_units=11_111_111_111.0, cost_usd=6_944.44,
     )  # fmt: skip
 
 
 FIGURES = ("runs", "objects", "failed", "skipped", "lines read", "bad rows", "expired", "items written",
-           "now", "average", "write rate", "ceiling", "throttled", "ETA")  # fmt: skip
+           "now", "average", "write rate", "ceiling", "throttled", "spent", "ETA")  # fmt: skip
 
 
 @pytest.mark.parametrize("width", [80, 200])
@@ -208,7 +209,7 @@ def test_the_live_display_fits_the_terminal_and_keeps_every_figure(width, snapsh
         assert re.search(rf"(^| ){label} ", plain, re.M), (label, plain)  # whole, never split over lines
     assert "…" not in plain  # at 80 columns and more, nothing needed cutting
     if snapshot == "billion":
-        for figure in ("1,234,567,890,123", "1,111,111,111,111", "654,321 of 1,234,567", "2d 0:01:40"):
+        for figure in ("12,345,678,901", "11,111,111,111", "654,321 of 1,234,567", "2d 0:01:40", "$6,944.44"):
             assert figure in plain, (figure, plain)
 
 
@@ -218,7 +219,7 @@ def test_on_a_narrow_terminal_the_display_drops_parts_but_never_wraps(width):
     terminal(buffer, width).print(render_snapshot(billion_event_snapshot(), width=width))
     lines = ANSI.sub("", buffer.getvalue()).splitlines()
     assert max(len(line) for line in lines) < width, lines
-    assert len(lines) == 1 + 13  # the head line and one row per figure: nothing folded onto another line
+    assert len(lines) == 1 + 14  # the head line and one row per figure: nothing folded onto another line
 
 
 def test_a_wide_terminal_shows_the_figures_side_by_side_and_a_full_bar():
@@ -412,3 +413,12 @@ def test_on_an_80_column_terminal_no_line_of_the_display_wraps(aws, unique_name,
     assert re.search(r"^lines read ", plain, re.M) is None  # a label never starts a line cut from its row
     for label in ("lines read", "items written", "write rate", "ETA"):
         assert label in plain
+
+
+def test_a_progress_line_counts_the_events_without_a_fingerprint_apart_from_bad_rows():
+    tally = busy_tally()
+    tally.no_fingerprint = 1234
+    snap = Speedometer(tally).snapshot()
+    line = progress_line(snap)
+    assert "no fingerprint 1,234" in line and f"bad rows {tally.bad_rows:,}" in line
+    assert snap.as_dict()["no_fingerprint"] == 1234  # --json-logs carry it as a field

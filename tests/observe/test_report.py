@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
+from rich.console import Console
 
 from populator.commands.sample import SampleSpec, write_archive
 from populator.config.storage import STORAGE_SCHEMA_PREFIX
@@ -28,6 +30,7 @@ REQUIRED = (
     "already_present",
     "bad_rows",
     "bad_rows_by_reason",
+    "no_fingerprint",
     "skipped_expired",
     "duration_s",
     "items_per_s",
@@ -83,6 +86,8 @@ def test_the_report_equals_what_the_table_holds_and_keeps_no_secret(aws, unique_
     assert report["lines_read"] == expected.lines
     assert report["bad_rows"] == sum(expected.bad_rows.values())
     assert report["bad_rows_by_reason"] == dict(sorted(expected.bad_rows.items()))
+    assert "fingerprint" not in report["bad_rows_by_reason"]
+    assert report["no_fingerprint"] == expected.no_fingerprint > 0
     assert report["skipped_expired"] == len(expected.expired)
     assert report["status"] == "ok" and report["exit_code"] == 0
     assert report["table"] == unique_name and report["archive"] == str(root)
@@ -166,6 +171,30 @@ def test_run_report_masks_registered_secrets_and_names_the_outcome():
         "interrupted",
         "interrupted",
     ]
+
+
+def test_events_without_a_fingerprint_are_counted_apart_and_explained_once():
+    from collections import Counter
+
+    from populator.observe.hub import LinesParsed, ObjectRestarted
+    from populator.observe.summary import print_summary, summary_rows
+    from populator.source.archive import ArchiveObject
+
+    obj = ArchiveObject("run=2026-11-20-10-00-00/part-00000.gz", 10, "e", "run=2026-11-20-10-00-00")
+    tally = Tally(dry_run=True)
+    assert tally.as_dict()["no_fingerprint"] == 0  # in every report, dry runs too
+    tally(LinesParsed(obj, 10, 0, Counter({"etl_tstamp": 1}), 0, 0, 4))
+    tally(ObjectRestarted(obj, "reset", 2, 10, 0, Counter({"etl_tstamp": 1}), 0, 0, 4))
+    tally(LinesParsed(obj, 10, 0, Counter({"etl_tstamp": 1}), 0, 0, 4))
+    report = tally.as_dict()
+    assert report["no_fingerprint"] == 4 and report["bad_rows"] == 1
+    assert report["bad_rows_by_reason"] == {"etl_tstamp": 1}
+    assert ("no fingerprint (skipped)", "4") in summary_rows(tally)
+    console = Console(file=io.StringIO(), width=100, force_terminal=False)
+    print_summary(console, tally)
+    text = console.file.getvalue()
+    assert "no fingerprint (skipped): 4" in text
+    assert text.count("random one, so no manifest item could ever match it") == 1
 
 
 def test_log_paths_are_parsed_like_the_archive():

@@ -8,7 +8,15 @@ import pytest
 from aiobotocore.session import AioSession
 
 from populator.errors import ArchiveError, UsageError
-from populator.source.archive import ArchiveLocation, list_archive, parse_location, parse_since, select_runs
+from populator.source.archive import (
+    ArchiveLocation,
+    is_data_path,
+    list_archive,
+    parse_location,
+    parse_since,
+    select_runs,
+)
+from populator.source.shard import Shard
 
 
 @pytest.mark.parametrize(
@@ -133,3 +141,115 @@ def _layout_dict():
         "stray/part-00000.gz": b"s",
         "part-00009.gz": b"t",
     }
+
+
+# ----------------------------------------------------------------------------- which objects are read
+
+RUN = "run=2019-03-04-05-00-00"
+STREAM_ENRICH_NAME = "2019-03-04-04-50-29-49594479543466447225451425906541389451227893456563613698.gz"
+# A batch run (part-*, Spark's part-<n>-<uuid>.txt.gz) and a Stream Enrich / S3 Loader run side by
+# side, with everything Hadoop never reads as input.
+MIXED_ARCHIVE = {
+    f"{RUN}/part-00000": b"plain",
+    f"{RUN}/part-00001.gz": b"gz",
+    f"{RUN}/part-00000-7a0e1e5c-3b4e-4b6c-9d8a-2f2c1d1e9f00.txt.gz": b"spark",
+    f"{RUN}/{STREAM_ENRICH_NAME}": b"stream enrich",
+    f"{RUN}/sub/part-00002.gz": b"nested",
+    f"{RUN}/sub/deeper/part-00003": b"nested twice",
+    f"{RUN}/_SUCCESS": b"marker with bytes",
+    f"{RUN}/.part-00000.gz.crc": b"crc",
+    f"{RUN}/_temporary/0/part-00009": b"uncommitted",
+    f"{RUN}/.hidden/part-00010.gz": b"hidden folder",
+    f"{RUN}/sub/_SUCCESS": b"nested marker",
+    f"{RUN}/sub_$folder$": b"folder placeholder",
+    f"{RUN}/part-00004.gz": b"",  # empty
+    f"{RUN}_$folder$": b"",
+    "run=2019-03-04-06-00-00/part-00000.gz": b"next run",
+    "stray/part-00000.gz": b"outside run folders",
+    f"stray/{STREAM_ENRICH_NAME}": b"outside run folders",
+    "part-00000.gz": b"outside run folders",
+}
+EXPECTED_DATA_FILES = [
+    f"{RUN}/{STREAM_ENRICH_NAME}",
+    f"{RUN}/part-00000",
+    f"{RUN}/part-00000-7a0e1e5c-3b4e-4b6c-9d8a-2f2c1d1e9f00.txt.gz",
+    f"{RUN}/part-00001.gz",
+    f"{RUN}/sub/deeper/part-00003",
+    f"{RUN}/sub/part-00002.gz",
+    "run=2019-03-04-06-00-00/part-00000.gz",
+]
+
+
+@pytest.mark.parametrize(
+    ("relative", "read"),
+    [
+        ("part-00000", True),
+        ("part-00001.gz", True),
+        ("part-00000-7a0e.txt.gz", True),
+        (STREAM_ENRICH_NAME, True),
+        ("events.gzip", True),
+        ("sub/part-00002.gz", True),
+        ("a_b/c.d", True),  # "_" and "." only count at the start of a name
+        ("_SUCCESS", False),
+        (".part-00000.gz.crc", False),
+        ("_temporary/0/part-00009", False),
+        ("sub/_temporary/part-00009", False),
+        (".hidden/part-00000", False),
+        ("sub_$folder$", False),
+        ("part-00003_$folder$", False),
+        ("sub/", False),  # a "directory" key
+        ("", False),
+    ],
+)
+def test_data_files_are_what_hadoop_reads(relative, read):
+    assert is_data_path(relative) is read
+
+
+async def test_a_local_mixed_archive_lists_every_data_file_and_nothing_else(tmp_path):
+    for name, data in MIXED_ARCHIVE.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    location = parse_location(str(tmp_path))
+    runs, objects = await list_archive(location, None)
+    found = [o async for o in objects]
+    assert [r.name for r in runs] == [RUN, "run=2019-03-04-06-00-00"]
+    assert [location.relative_key(o.key) for o in found] == EXPECTED_DATA_FILES
+    assert {o.run for o in found[:-1]} == {RUN}
+    assert all(o.size == len(MIXED_ARCHIVE[location.relative_key(o.key)]) for o in found)
+
+
+async def test_an_s3_mixed_archive_lists_every_data_file_and_nothing_else(aws, unique_name, tmp_path):
+    s3 = aws.boto3_client("s3")
+    s3.create_bucket(Bucket=unique_name)
+    for name, data in MIXED_ARCHIVE.items():
+        s3.put_object(Bucket=unique_name, Key=f"enriched/{name}", Body=data)
+    location = parse_location(f"s3://{unique_name}/enriched/")
+    async with AioSession().create_client("s3", region_name="us-east-1") as client:
+        runs, objects = await list_archive(location, None, client)
+        found = [o async for o in objects]
+    assert [r.name for r in runs] == [RUN, "run=2019-03-04-06-00-00"]
+    assert [location.relative_key(o.key) for o in found] == EXPECTED_DATA_FILES
+    assert all(o.etag for o in found)
+
+
+async def test_nested_keys_shard_alike_on_s3_and_on_disk(aws, unique_name, tmp_path):
+    """The shard key is the key below the archive root, nested folders included."""
+    s3 = aws.boto3_client("s3")
+    s3.create_bucket(Bucket=unique_name)
+    for name, data in MIXED_ARCHIVE.items():
+        s3.put_object(Bucket=unique_name, Key=f"deep/prefix/{name}", Body=data)
+        path = tmp_path / "copy" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    s3_location = parse_location(f"s3://{unique_name}/deep/prefix")
+    local_location = parse_location(str(tmp_path / "copy"))
+    for index in range(3):
+        shard = Shard(index, 3)
+        async with AioSession().create_client("s3", region_name="us-east-1") as client:
+            _, remote = await list_archive(s3_location, None, client, shard)
+            remote_keys = [s3_location.relative_key(o.key) async for o in remote]
+        _, local = await list_archive(local_location, None, shard=shard)
+        local_keys = [local_location.relative_key(o.key) async for o in local]
+        assert remote_keys == local_keys
+        assert all(shard.holds(key) for key in local_keys)

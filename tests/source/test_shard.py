@@ -254,16 +254,16 @@ async def test_a_shard_that_lost_the_race_to_create_the_table_goes_on(aws, uniqu
         session.create_client("dynamodb", region_name="us-east-1") as first,
         session.create_client("dynamodb", region_name="us-east-1") as late,
     ):
-        await ensure_table(first, unique_name, on_demand=True)
+        await ensure_table(first, unique_name)
         late.meta.events.register("before-call.dynamodb.UpdateTimeToLive", already_enabled)
-        table = await _create_table(late, unique_name, on_demand=True, capacity=100)  # ResourceInUse
+        table = await _create_table(late, unique_name, provisioned=None)  # ResourceInUse
         assert table["TableName"] == unique_name
         # Had nobody enabled TTL, the error would stand.
         await first.update_time_to_live(
             TableName=unique_name, TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"}
         )
         with pytest.raises(ClientError, match="already enabled"):
-            await _create_table(late, unique_name, on_demand=True, capacity=100)
+            await _create_table(late, unique_name, provisioned=None)
 
 
 def journal(path: Path) -> tuple[str, set[str]]:

@@ -90,9 +90,6 @@ def upload(s3: Any, root: Path, bucket: str, prefix: str) -> None:
 def run_job(archive: str, storage: Path, resolver: Path, *, now: datetime = NOW, **options: Any) -> Tally:
     """Build the job exactly as `populator run` does, and run it in this process."""
     options.setdefault("retry", RetryPolicy(attempts=8, base_delay=0.01, max_delay=0.2))
-    # A new table is provisioned at 100 WCU, of which --write-capacity-percent's default 50 % would
-    # pace tests at 50 items/s; tests that check provisioning pass on_demand=False.
-    options.setdefault("on_demand", True)
     job = build_job(archive, storage, resolver, now=now.timestamp(), **options)
     return asyncio.run(run_backfill(job, Hub()))
 

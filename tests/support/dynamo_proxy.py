@@ -47,6 +47,18 @@ Fault knobs (all thread-safe, settable at any time, also while requests are in f
 If moto rejects a rewritten BatchWriteItem, its error is returned as is (nothing counted
 as unprocessed). If moto cannot be reached, the proxy answers 502.
 
+Where moto differs from DynamoDB, the proxy answers as DynamoDB documents:
+
+* ``ConsumedCapacity``: moto answers a BatchWriteItem that asks for it with 1.0 unit whatever
+  it stored. The proxy answers, as DynamoDB does, one write unit per 1 KB (rounded up) of each
+  item stored, one entry per table; a PutItem gets its item's units. ``strip_consumed_capacity``
+  removes the field altogether (an endpoint that never reports it).
+* ``ThrottlingReasons``: every throttling error the proxy makes (the budgets above and
+  ``limit_capacity``) carries ``throttling_reasons`` when that knob is set, each as
+  ``{"reason": ..., "resource": <the table's ARN>}``, as DynamoDB has since 2025.
+* ``describe_table_extra``: fields merged into every DescribeTable's ``Table``, for what moto
+  does not model (``OnDemandThroughput``, ``WarmThroughput``).
+
 Counters: ``calls`` (operation name from ``X-Amz-Target`` -> requests received, faulted or
 not; requests without the header count under ``""``) and ``unprocessed_items_returned``.
 :meth:`reset_counts` clears both; :meth:`reset_faults` turns every knob off.
@@ -89,6 +101,21 @@ class _Fault(enum.Enum):
     THROTTLE = "throttle_next"
 
 
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
+
+
+def _check_reasons(name: str, value: object) -> None:
+    if value is not None and (not isinstance(value, tuple) or not all(isinstance(v, str) for v in value)):
+        raise ValueError(f"{name} must be None or a tuple of str, got {value!r}")
+
+
+def _check_mapping(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"{name} must be None or a dict, got {value!r}")
+
+
 class DynamoProxy(LoopbackProxy):
     """Reverse proxy to ``upstream_url`` (a moto server) with DynamoDB fault injection."""
 
@@ -102,6 +129,9 @@ class DynamoProxy(LoopbackProxy):
     drop_next: Knob[int] = Knob(0, check_budget)
     #: operations answered 400 AccessDeniedException, as DynamoDB does for a missing IAM permission
     deny_operations: Knob[frozenset[str] | None] = Knob(None, check_keys)
+    strip_consumed_capacity: Knob[bool] = Knob(False, _check_bool)
+    throttling_reasons: Knob[tuple[str, ...] | None] = Knob(None, _check_reasons)
+    describe_table_extra: Knob[dict[str, Any] | None] = Knob(None, _check_mapping)
 
     def __init__(self, upstream_url: str) -> None:
         super().__init__(upstream_url)
@@ -168,6 +198,9 @@ class DynamoProxy(LoopbackProxy):
         self.server_error_next = 0
         self.drop_next = 0
         self.deny_operations = None
+        self.strip_consumed_capacity = False
+        self.throttling_reasons = None
+        self.describe_table_extra = None
 
     def unprocess_next(self, requests: int | None, share: float = 1.0) -> None:
         """Withhold ``share`` of the items of the next ``requests`` BatchWriteItem requests
@@ -232,24 +265,76 @@ class DynamoProxy(LoopbackProxy):
         if fault is _Fault.SERVER_ERROR:
             return _error(500, _SERVER_ERROR_TYPE, "Internal server error (injected)")
         if fault is _Fault.THROTTLING_EXCEPTION:
-            return _error(400, _THROTTLING_TYPE, "Rate of requests exceeds the allowed throughput.")
+            return self._throttle_error(_THROTTLING_TYPE, "Rate of requests exceeds the allowed throughput.")
         if fault is _Fault.THROTTLE:
-            return _error(
-                400,
-                _THROUGHPUT_TYPE,
-                "The level of configured provisioned throughput for the table was exceeded. "
-                "Consider increasing your provisioning level with the UpdateTable API.",
-            )
+            return self._throughput_exceeded()
         if operation == "BatchWriteItem":
-            return await self._batch_write_with_unprocessed(request, body)
+            response = await self._batch_write_with_unprocessed(request, body)
+            return self._as_dynamodb_counts(body, response)
         if operation == "PutItem":
             if self._take_tokens(1) == 0:
-                return _throughput_exceeded()
+                return self._throughput_exceeded()
             response = await self._forward(request, body)
             if response.status == 200:
                 self._count_stored(1)
-            return response
+            return self._as_dynamodb_counts(body, response)
+        if operation == "DescribeTable" and self.describe_table_extra:
+            return self._describe_with_extra(await self._forward(request, body))
         return await self._forward(request, body)
+
+    # ---------------------------------------------- where moto differs from DynamoDB
+
+    def _throttle_error(self, error_type: str, message: str) -> web.Response:
+        document: dict[str, Any] = {"__type": error_type, "message": message}
+        reasons = self.throttling_reasons
+        if reasons:
+            resource = "arn:aws:dynamodb:us-east-1:123456789012:table/manifest"
+            document["ThrottlingReasons"] = [{"reason": reason, "resource": resource} for reason in reasons]
+        return _json_response(400, document)
+
+    def _throughput_exceeded(self) -> web.Response:
+        return self._throttle_error(
+            _THROUGHPUT_TYPE,
+            "The level of configured provisioned throughput for the table was exceeded. "
+            "Consider increasing your provisioning level with the UpdateTable API.",
+        )
+
+    def _as_dynamodb_counts(self, body: bytes, response: web.Response) -> web.Response:
+        """ConsumedCapacity as DynamoDB reports it: one unit a KB of each item stored."""
+        if response.status != 200:
+            return response
+        try:
+            request = json.loads(body)
+            answer = json.loads(response.body) if response.body else {}  # type: ignore[arg-type]
+        except ValueError:
+            return response
+        answer.pop("ConsumedCapacity", None)
+        if request.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES") and not self.strip_consumed_capacity:
+            if "RequestItems" in request:
+                unprocessed = answer.get("UnprocessedItems") or {}
+                consumed = []
+                for table, entries in request["RequestItems"].items():
+                    left = {json.dumps(e, sort_keys=True) for e in unprocessed.get(table, [])}
+                    units = sum(
+                        write_units(entry["PutRequest"]["Item"])
+                        for entry in entries
+                        if "PutRequest" in entry and json.dumps(entry, sort_keys=True) not in left
+                    )
+                    consumed.append({"TableName": table, "CapacityUnits": float(units)})
+                answer["ConsumedCapacity"] = consumed
+            else:
+                answer["ConsumedCapacity"] = {
+                    "TableName": request["TableName"],
+                    "CapacityUnits": float(write_units(request["Item"])),
+                }
+        return _json_response(200, answer)
+
+    def _describe_with_extra(self, response: web.Response) -> web.Response:
+        if response.status != 200:
+            return response
+        answer = json.loads(response.body)  # type: ignore[arg-type]
+        answer["Table"].update(self.describe_table_extra or {})
+        return _json_response(200, answer)
 
     async def _forward(self, request: web.Request, body: bytes, *, identity: bool = False) -> web.Response:
         status, headers, payload = await self._upstream(request, body, identity=identity)
@@ -265,7 +350,7 @@ class DynamoProxy(LoopbackProxy):
         withheld_count = self._take_unprocessed_count(len(flat))
         granted = self._take_tokens(len(flat) - withheld_count)
         if granted == 0 and flat:
-            return _throughput_exceeded()
+            return self._throughput_exceeded()
         if granted is not None:
             withheld_count = len(flat) - granted
         if withheld_count == 0:
@@ -314,13 +399,23 @@ class DynamoProxy(LoopbackProxy):
         return web.Response(status=599)
 
 
-def _throughput_exceeded() -> web.Response:
-    return _error(
-        400,
-        _THROUGHPUT_TYPE,
-        "The level of configured provisioned throughput for the table was exceeded. "
-        "Consider increasing your provisioning level with the UpdateTable API.",
-    )
+def write_units(item: dict[str, Any]) -> int:
+    """DynamoDB's write units for storing `item` (attribute-value JSON): one a KB, rounded up.
+
+    The size is the documented one: each attribute's name in UTF-8 bytes plus its value's size
+    (a string's UTF-8 bytes; a number's (digits + 1) / 2 + 1 bytes).
+    """
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        if "S" in value:
+            size += len(value["S"].encode())
+        elif "N" in value:
+            digits = len(value["N"].lstrip("-").replace(".", ""))
+            size += (digits + 1) // 2 + 1
+        else:
+            size += len(json.dumps(value).encode())
+    return max(1, math.ceil(size / 1024))
 
 
 def _unprocessed_in(response: web.Response) -> int:
