@@ -212,7 +212,7 @@ async def _transport(job: BackfillJob, session: Any, dynamodb: Any, settings: Aw
     from aiobotocore.credentials import AioCredentials
     from botocore.exceptions import NoCredentialsError
 
-    from ..sink.transport import BotocoreTransport, SignedHttpTransport
+    from ..sink.transport import BotocoreTransport, SignedHttpTransport, proxy_for
 
     if job.throughput.write_path == "botocore":
         return BotocoreTransport(dynamodb)
@@ -231,6 +231,7 @@ async def _transport(job: BackfillJob, session: Any, dynamodb: Any, settings: Aw
         credentials=credentials,
         connections=settings.pool_size,
         user_agent=f"populator/{__version__}",
+        proxy=proxy_for(dynamodb.meta.endpoint_url, dynamodb.meta.config.proxies),
     )
 
 

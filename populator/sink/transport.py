@@ -8,7 +8,8 @@ them is the same.
 serialisation, event hooks) costs about 1.8 ms of CPU per BatchWriteItem, which caps one process
 near 14k items/s. It keeps what botocore gives that matters: credentials come from botocore's
 own provider chain (refreshed when they expire), the endpoint and region are the ones the
-botocore client resolved (so `AWS_ENDPOINT_URL_DYNAMODB` and friends still apply), and requests
+botocore client resolved (so `AWS_ENDPOINT_URL_DYNAMODB` and friends still apply), so is the
+proxy (`HTTPS_PROXY`/`HTTP_PROXY` unless `NO_PROXY` exempts the host, or the profile's), and requests
 are signed with SigV4 exactly as botocore's signer signs them (`sigv4.py`, tested against it).
 Bodies are serialised with orjson, responses are checked against DynamoDB's `x-amz-crc32` as
 botocore does.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import zlib
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -67,8 +69,10 @@ class SignedHttpTransport:
         read_timeout: float = 20.0,
         connect_timeout: float = 10.0,
         user_agent: str = "populator",
+        proxy: str | None = None,
     ) -> None:
         self._url = endpoint_url.rstrip("/") + "/"
+        self._proxy = proxy
         self._signer = RequestSigner(self._url, region, "dynamodb", CONTENT_TYPE)
         self._credentials = credentials
         self._user_agent = user_agent
@@ -81,7 +85,7 @@ class SignedHttpTransport:
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         body = orjson.dumps(params)
         headers = await self._signed_headers(operation, body)
-        async with self._session.post(self._url, data=body, headers=headers) as response:
+        async with self._session.post(self._url, data=body, headers=headers, proxy=self._proxy) as response:
             payload = await response.read()
             status = response.status
             crc = response.headers.get("x-amz-crc32")
@@ -101,6 +105,16 @@ class SignedHttpTransport:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+def proxy_for(endpoint_url: str, configured: dict[str, str] | None = None) -> str | None:
+    """The proxy botocore would use for `endpoint_url`: the client config's `proxies`, else
+    HTTP(S)_PROXY unless NO_PROXY exempts the host. Resolved once, not per request."""
+    from botocore.utils import get_environ_proxies
+
+    scheme = urlsplit(endpoint_url).scheme or "https"
+    proxies = configured if configured else get_environ_proxies(endpoint_url)
+    return proxies.get(scheme) or None
 
 
 def _client_error(operation: str, status: int, document: Any) -> ClientError:

@@ -412,3 +412,61 @@ def test_lines_as_snowplow_writes_them_end_to_end_and_none_is_fatal(aws, unique_
     assert {key: values["etlTime"] for key, values in found.items()} == items
     records = [json.loads(line) for line in bad.read_text().splitlines()]
     assert Counter(record["reason"] for record in records) == reasons
+
+
+def test_an_s3_archive_as_snowplow_pipelines_leave_it_reads_its_data_files_and_nothing_else(
+    aws, unique_name, tmp_path
+):
+    """Batch `part-*` files (gzip and plain), a Stream Enrich S3 Loader file, a nested part and
+    every kind of Snowplow line, beside what Hadoop leaves that is not data (`_SUCCESS`, a `.crc`,
+    `_temporary/`, a `_$folder$` placeholder, an empty object, a file outside any run folder)."""
+    import json
+    from collections import Counter
+
+    from tests.support.backfill_helpers import run_populator
+    from tests.support.snowplow_lines import CASES
+
+    lines = [case.line for case in CASES.values()]
+    root = tmp_path / "archive"
+    run = root / "run=2019-03-04-05-00-00"
+    (run / "sub").mkdir(parents=True)
+    (run / "_temporary" / "0").mkdir(parents=True)
+    data = {
+        "part-00000.gz": gzip.compress(b"\n".join(lines[0::4]) + b"\n"),
+        "part-00001": b"\n".join(lines[1::4]) + b"\n",
+        "2019-03-04-04-50-29-49594479543466447225451425906541389451227893456563613698.gz": gzip.compress(
+            b"\n".join(lines[2::4]) + b"\n"
+        ),
+        "sub/part-00002.txt.gz": gzip.compress(b"\n".join(lines[3::4]) + b"\n"),
+    }
+    for name, body in data.items():
+        (run / name).write_bytes(body)
+    (run / "_SUCCESS").write_bytes(b"")
+    (run / ".part-00000.gz.crc").write_bytes(b"crc-bytes")
+    (run / "_temporary" / "0" / "part-00009.gz").write_bytes(gzip.compress(lines[0]))
+    (run / "empty-part").write_bytes(b"")
+    (root / "run=2019-03-04-05-00-00_$folder$").write_bytes(b"")
+    (root / "README.txt").write_bytes(b"not in a run folder\n")
+    s3 = aws.boto3_client("s3")
+    bucket = f"{unique_name}-archive"
+    s3.create_bucket(Bucket=bucket)
+    upload(s3, root, bucket, "enriched/archive")
+
+    items = {
+        case.expected[:2]: case.expected[2] for case in CASES.values() if isinstance(case.expected, tuple)
+    }
+    reasons = Counter(case.expected for case in CASES.values() if isinstance(case.expected, str))
+    reasons.pop("no_fingerprint", None)
+    storage, resolver = write_configs(tmp_path, unique_name)
+    report = tmp_path / "report.json"
+    archive = f"s3://{bucket}/enriched/archive/"
+    result = run_populator(
+        "run", archive, str(storage), str(resolver), "--include-expired", "--report", str(report), env=aws.env
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(report.read_text())
+    assert summary["objects_total"] == len(data) == summary["objects_done"]
+    assert summary["no_fingerprint"] == sum(1 for c in CASES.values() if c.expected == "no_fingerprint")
+    assert summary["bad_rows_by_reason"] == dict(sorted(reasons.items()))
+    found = table_items(aws.boto3_client("dynamodb"), unique_name)
+    assert {key: values["etlTime"] for key, values in found.items()} == items

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
 import pytest
+from aiohttp import ClientSession, web
 
 from populator.commands.execute import build_job
 from populator.commands.sample import SampleSpec, write_archive
@@ -150,3 +152,39 @@ def test_the_tables_maximum_is_a_ceiling_and_its_warm_throughput_the_start(
     assert tally.write_ceiling == 900
     assert states and states[0].rate == 700  # started at the warm throughput, not 4,000/s
     assert all(state.rate <= 900 for state in states)
+
+
+def test_the_signed_write_path_goes_through_the_proxy_botocore_would_use(aws, unique_name, tmp_path):
+    """HTTP_PROXY reaches our own transport too: behind a proxy, every write goes through it."""
+    seen: list[str] = []
+
+    async def forward(request):
+        seen.append(request.headers.get("X-Amz-Target", "").rpartition(".")[2])
+        async with ClientSession() as session, session.request(
+            request.method, str(request.url), headers=request.headers, data=await request.read()
+        ) as answer:
+            return web.Response(status=answer.status, body=await answer.read(), headers=answer.headers)
+
+    async def main():
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", forward)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port = runner.addresses[0][1]
+        root = tmp_path / "archive"
+        write_archive(root, SampleSpec(runs=1, parts_per_run=1, events_per_part=100, now=NOW))
+        storage, resolver = write_configs(tmp_path, unique_name)
+        env = {k: v for k, v in aws.env.items() if k.lower() != "no_proxy"}
+        env["HTTP_PROXY"] = f"http://127.0.0.1:{port}"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "populator", "run", str(root), str(storage), str(resolver), "--quiet",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await process.communicate()
+        await runner.cleanup()
+        return process.returncode, err.decode()
+
+    code, err = asyncio.run(main())
+    assert code == 0, err
+    assert "BatchWriteItem" in seen and "DescribeTable" in seen  # ours and botocore's, both proxied
