@@ -20,6 +20,7 @@ from typing import Any
 from populator.commands import sample
 from populator.commands.sample import SampleSpec, write_archive
 
+from . import varied
 from .endpoint import keys_digest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +98,34 @@ def _generate(spec: SampleSpec, directory: Path) -> None:
     (scratch / "expected.json").write_text(json.dumps(summary, indent=1))
     shutil.rmtree(directory, ignore_errors=True)
     scratch.rename(directory)
+
+
+def ensure_varied_archive(
+    name: str, profiles: tuple[varied.Profile, ...], out_dir: Path = OUT_DIR
+) -> Archive:
+    """An archive of `benchmarks/varied.py` (one part per profile), cached as `ensure_archive`
+    caches its own: keyed by the profiles and that generator's source."""
+    fields = json.dumps([dataclasses.asdict(profile) for profile in profiles], sort_keys=True)
+    digest = hashlib.sha256(fields.encode() + Path(varied.__file__).read_bytes()).hexdigest()[:12]
+    directory = out_dir / "archives" / f"{name}-{len(profiles)}-{digest}"
+    manifest_path = directory / "expected.json"
+    if not manifest_path.exists():
+        scratch = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(scratch, ignore_errors=True)
+        expected, keys = varied.write_archive(scratch / "archive", profiles)
+        summary = {**dataclasses.asdict(expected), "keys_digest": keys_digest(keys)}
+        (scratch / "expected.json").write_text(json.dumps(summary, indent=1))
+        shutil.rmtree(directory, ignore_errors=True)
+        scratch.rename(directory)
+    expected = json.loads(manifest_path.read_text())
+    root = directory / "archive"
+    return Archive(
+        root=root,
+        parts=[root / name for name in expected["objects"]],
+        lines=expected["lines"],
+        distinct_keys=expected["distinct_keys"],
+        keys_digest=expected["keys_digest"],
+    )
 
 
 def write_configs(directory: Path) -> tuple[Path, Path]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .children import Endpoint, HarnessError
-from .fixtures import OUT_DIR, ROOT, benchmark_spec, ensure_archive, write_configs
+from .fixtures import OUT_DIR, ROOT, benchmark_spec, ensure_archive, ensure_varied_archive, write_configs
 from .measurements import (
     Bench,
     Settings,
@@ -32,6 +32,9 @@ from .measurements import (
     peak_memory,
 )
 from .report import Row, render
+from .scale import many_objects
+from .staging import staging_vs_dry_run
+from .varied import VARIED, scaled
 
 MAXIMUM_REASON = "TableWriteMaxOnDemandThroughputExceeded"
 
@@ -61,6 +64,8 @@ QUICK = Settings(
     budget=2.0,
     repeats=1,
     timeout=180.0,
+    scale_objects=(1_000, 5_000),
+    varied_scale=0.04,
 )
 
 
@@ -86,6 +91,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         help='extra args for the capacity run only, e.g. "--max-write-rate 5000"',
     )
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="where archives, logs and latest.md go")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help='measure only the steps whose name contains this text, e.g. "dry run vs" (repeatable)',
+    )
     args = parser.parse_args(argv)
     base = QUICK if args.quick else FULL
     sizes = ("parts", "events_per_part", "dry_run_parts", "latency_ms", "capacity", "budget", "repeats")
@@ -95,6 +106,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
         **overrides,
         populator_args=shlex.split(args.populator_args),
         capacity_args=shlex.split(args.capacity_args),
+        only=args.only,
     )
     return settings, args.out
 
@@ -105,13 +117,14 @@ def prepare(settings: Settings, out: Path) -> Bench:
     archive = ensure_archive(benchmark_spec(settings.parts, settings.events_per_part), out)
     wide = ensure_archive(benchmark_spec(settings.wide_parts, settings.wide_events_per_part), out)
     long = ensure_archive(benchmark_spec(settings.dry_run_parts, settings.events_per_part), out)
+    varied = ensure_varied_archive("varied", scaled(VARIED, settings.varied_scale), out)
     storage, resolver = write_configs(out / "configs")
     # Bytecode for the code measured, as `pip install` writes it: with PYTHONDONTWRITEBYTECODE
     # set in the caller's environment, every child would otherwise compile changed modules anew.
     compileall.compile_dir(ROOT / "populator", quiet=1)
     log_dir = out / "logs"
     shutil.rmtree(log_dir, ignore_errors=True)
-    return Bench(settings, archive, wide, long, storage, resolver, log_dir)
+    return Bench(settings, archive, wide, long, storage, resolver, log_dir, varied=varied)
 
 
 def measure(bench: Bench) -> list[Row]:
@@ -148,8 +161,12 @@ def measure(bench: Bench) -> list[Row]:
             (lambda: capacity_limited(bench, hidden), "capacity-limited table of unknown capacity"),
             (lambda: on_demand_maximum(bench, maximum, silent), "a hidden on-demand maximum"),
             (lambda: peak_memory(bench, null), "peak RSS"),
+            (lambda: many_objects(bench, null, settings.scale_objects), "many small objects"),
+            (lambda: staging_vs_dry_run(bench), "import staging vs dry run"),
             (lambda: design_choices(bench, null), "design choices"),
         ):
+            if settings.only and not any(text in name for text in settings.only):
+                continue
             print(f"measuring: {name}...", file=sys.stderr)
             rows += step()
     return rows

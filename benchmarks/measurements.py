@@ -48,6 +48,9 @@ class Settings:
     budget: float  # seconds each baseline writes before it stops
     repeats: int  # dry-run and zcat|cut runs; the best counts
     timeout: float  # seconds before a populator run is killed
+    scale_objects: tuple[int, int] = (10_000, 100_000)  # the two sizes of the many-objects rows
+    varied_scale: float = 1.0  # events per part of the varied archive, against benchmarks/varied.py
+    only: list[str] = field(default_factory=list)  # names of the steps to measure (all when empty)
     populator_args: list[str] = field(default_factory=list)  # every populator run
     capacity_args: list[str] = field(default_factory=list)  # the capacity-limited run only
 
@@ -76,6 +79,7 @@ class Bench:
     log_dir: Path
     runs: list[ChildRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    varied: Archive | None = None  # parts that differ as real archives do (benchmarks/varied.py)
 
     def run(self, name: str, command: Sequence[str], endpoint: Endpoint | None, timeout: float) -> ChildRun:
         env = child_env(endpoint.url if endpoint else None)
@@ -111,12 +115,30 @@ def dry_run_vs_zcat(bench: Bench) -> list[Row]:
     The target row reads the long archive: populator's start-up (interpreter, imports, config
     validation) is a fixed cost that a real backfill spends once, and it is about a third of a
     run over the 4-part archive. That archive's row is kept beside it, without a target, with
-    the start-up measured on its own (the same command over an archive with no object).
+    the start-up measured on its own (the same command over an archive with no object). The
+    varied archive's row holds populator to the same target on lines that are not
+    `populator.commands.sample`'s: stream-enriched stamps, fingerprint-less shares, short and
+    long lines, 4:1 to 11:1 compression, small and large objects.
     """
     long_dry, long_zcat = _best_dry_and_zcat(bench, bench.dry_archive, "long")
     short_dry, short_zcat = _best_dry_and_zcat(bench, bench.archive, "short")
     start_up = _best_start_up(bench)
     repeats = bench.settings.repeats
+    varied_rows = []
+    if bench.varied is not None:  # the same target over lines generated independently of sample.py
+        varied_dry, varied_zcat = _best_dry_and_zcat(bench, bench.varied, "varied")
+        varied_archive = f"{len(bench.varied.parts)} parts, {bench.varied.lines:,} lines"
+        varied_rows.append(
+            ratio_row(
+                f"`--dry-run` lines/s, varied archive (`benchmarks/varied.py`), {varied_archive}, "
+                f"best of {repeats}",
+                varied_dry,
+                varied_zcat,
+                "zcat | cut -f3,7,130",
+                DRY_RUN_TARGET,
+                unit="lines/s",
+            )
+        )
     long_archive = f"{len(bench.dry_archive.parts)} parts, {bench.dry_archive.lines:,} lines"
     short_archive = f"{len(bench.archive.parts)} parts, {bench.archive.lines:,} lines"
     short = ratio_row(
@@ -137,6 +159,7 @@ def dry_run_vs_zcat(bench: Bench) -> list[Row]:
             DRY_RUN_TARGET,
             unit="lines/s",
         ),
+        *varied_rows,
         dataclasses.replace(
             short, target=f"(start-up {start_up:.2f} s: {share:.0%} of the run)", passed=None
         ),

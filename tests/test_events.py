@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from populator import events
 from populator.commands.sample import enriched_line
 from populator.events import (
     KEPT_PREFIX,
@@ -422,3 +423,70 @@ def test_a_block_of_valid_events_takes_the_block_path_and_agrees(lines: list[byt
     assert uniform is not None  # events without a fingerprint do not send it line by line
     assert uniform == _triage_each(lines, cutoff) == _one_at_a_time(lines, cutoff)
     assert uniform.no_fingerprint == sum(1 for raw in lines if classify(raw) == "no_fingerprint")
+
+
+# --- etlTimes are remembered by the stamp's whole seconds -------------------------------------
+
+_SECOND = "2026-06-01 10:20:30"
+_SECOND_TIME = calendar.timegm((2026, 6, 1, 10, 20, 30, 0, 0, 0))
+
+
+def test_stamps_of_one_second_share_one_parse_whatever_their_fraction():
+    events._ETL_TIMES.clear()
+    fractions = ["", ".1", ".123456", ".493256951", *(f".{n:03d}" for n in range(500))]
+    lines = [line(etl=_SECOND + fraction) + b"\n" for fraction in fractions]
+    sorted_out = _triage_uniform(lines, None)
+    assert sorted_out is not None
+    assert [item.etl_time for item in sorted_out.items] == [_SECOND_TIME] * len(lines)
+    assert list(events._ETL_TIMES) == [_SECOND.encode()]  # a stream archive's stamps: one entry a second
+    assert [parse_line(raw).etl_time for raw in lines[:5]] == [_SECOND_TIME] * 5
+
+
+@pytest.mark.parametrize("fraction", [".1234567890", ".", "Z", " ", ".12a", ".-1", ",123", "\t"])
+def test_a_bad_fraction_is_a_bad_row_even_when_its_second_is_known(fraction):
+    known = line(etl=_SECOND + ".5") + b"\n"
+    assert parse_line(known).etl_time == _SECOND_TIME  # the second is now remembered
+    bad = line(etl=_SECOND + fraction) + b"\n"
+    expected = BadRowReason.FIELD_COUNT if fraction == "\t" else BadRowReason.ETL_TSTAMP
+    assert parse_line(bad) is expected
+    assert triage([known, bad, known], None) == _one_at_a_time([known, bad, known], None)
+    assert triage([known, bad, known], None).bad[0].reason is expected
+
+
+def test_a_block_of_more_new_seconds_than_are_remembered_agrees(monkeypatch):
+    monkeypatch.setattr(events, "_ETL_TIMES_KEPT", 8)
+    events._ETL_TIMES.clear()
+    lines = [line(etl=f"2026-06-01 10:{n // 60:02d}:{n % 60:02d}.{n:03d}") + b"\n" for n in range(100)]
+    assert _triage_uniform(lines, None) == _one_at_a_time(lines, None)
+    assert len(events._ETL_TIMES) <= 8
+
+
+# Whole seconds, valid or not, and fractions, valid or not: any of them may be remembered first.
+_SECOND_TEXTS = [
+    _SECOND,
+    "2026-06-01 10:20:31",
+    "2024-02-29 23:59:59",
+    "2026-02-30 00:00:00",
+    "0000-01-01 00:00:00",
+    "2026-06-01 24:00:00",
+    "yesterday at noon!!",
+    "2026-06-01T10:20:30",
+]
+_FRACTIONS = ["", ".0", ".5", ".999", ".123456789", ".1234567890", ".", "Z", "x", " "]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    stamps=st.lists(st.tuples(st.sampled_from(_SECOND_TEXTS), st.sampled_from(_FRACTIONS)), min_size=1),
+    warm=st.lists(st.sampled_from(_SECOND_TEXTS), max_size=3),
+    fingerprint=st.sampled_from([FINGERPRINT, ""]),
+    cutoff=_CUTOFFS,
+)
+def test_stamps_sharing_seconds_sort_the_same_in_a_block_and_one_by_one(stamps, warm, fingerprint, cutoff):
+    events._ETL_TIMES.clear()
+    for second in warm:  # seconds already remembered from earlier blocks
+        parse_line(line(etl=second) + b"\n")
+    lines = [line(etl=second + fraction, fingerprint=fingerprint) + b"\n" for second, fraction in stamps]
+    assert triage(lines, cutoff) == _triage_each(lines, cutoff) == _one_at_a_time(lines, cutoff)
+    for raw in lines:
+        assert _expected(parse_line(raw)) == classify(raw)

@@ -26,12 +26,14 @@ from rich.console import Console
 from .. import __version__
 from ..errors import PopulatorError, UsageError
 from ..job import runtime
+from ..job.checkpoint import parse_checkpoint
 from ..job.cores import usable_cores
 from ..job.limits import Limits, parse_duration
 from ..job.pipeline import ReadRetryPolicy
 from ..observe import logs
 from ..observe.progress import DEFAULT_INTERVAL_SECONDS
-from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU
+from ..sink.pricing import DEFAULT_PRICE_PER_GB_IMPORT, DEFAULT_PRICE_PER_MILLION_WRU
+from ..sink.staging import DEFAULT_ITEMS_PER_OBJECT
 from ..sink.throughput import ThroughputOptions
 from ..sink.writes import RetryPolicy
 from ..source.archive import SINCE_HELP
@@ -214,8 +216,12 @@ def run(
         str, typer.Option("--write-path", hidden=True, help="signed (default) or botocore (for comparison).")
     ] = ThroughputOptions.write_path,
     checkpoint: Annotated[
-        Path | None,
-        typer.Option(help="Checkpoint journal (default: .populator/<table>-<job hash>.jsonl here)."),
+        str | None,
+        typer.Option(
+            help="Checkpoint journal: a file (default: .populator/<table>-<job hash>.jsonl here) or an "
+            "s3://bucket/prefix/ that a retry on another machine resumes from.",
+            show_default=False,
+        ),
     ] = None,
     restart: Annotated[
         bool, typer.Option("--restart", help="Ignore and replace the checkpoint: start the job over.")
@@ -317,7 +323,7 @@ def run(
             profile=profile,
             retry=RetryPolicy(attempts=max_attempts, base_delay=retry_base_delay),
             read_retry=ReadRetryPolicy(attempts=read_attempts, base_delay=retry_base_delay * 10),
-            checkpoint=checkpoint,
+            checkpoint=parse_checkpoint(checkpoint) if checkpoint is not None else None,
             restart=restart,
             bad_rows=bad_rows,
             max_bad_rows=max_bad_rows,
@@ -419,6 +425,13 @@ def plan(
         int | None,
         typer.Option(min=1, max=10_000, help="Show how objects and bytes fall across this many shards."),
     ] = None,
+    items_per_object: Annotated[
+        int, typer.Option("--items-per-object", min=1, help="For import: about this many items an object.")
+    ] = DEFAULT_ITEMS_PER_OBJECT,
+    price_per_gb_import: Annotated[
+        float,
+        typer.Option("--price-per-gb-import", min=0.0, help="For import: USD per GB (uncompressed)."),
+    ] = DEFAULT_PRICE_PER_GB_IMPORT,
     json_output: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show what `run` would do: runs, events, write units, cost and duration. Writes nothing."""
@@ -439,7 +452,14 @@ def plan(
                 max_write_rate=max_write_rate, write_capacity_percent=write_capacity_percent
             ),
         )
-        options = PlanOptions(sample_objects, sample_kib, price_per_million, shards=shards)
+        options = PlanOptions(
+            sample_objects,
+            sample_kib,
+            price_per_million,
+            shards=shards,
+            items_per_object=items_per_object,
+            price_per_gb_import=price_per_gb_import,
+        )
         return await make_plan(job, options)
 
     _settle_and_show(work, render_plan, json_output)
@@ -478,6 +498,186 @@ def verify(
 
     result = _settle_and_show(work, render_verification, json_output)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED_OBJECTS)
+
+
+IMPORT_EXAMPLES = """
+Examples:
+
+  populator import s3://acme/enriched/archive/ dynamodb.json iglu_resolver.json --staging s3://acme/populator-staging/
+
+  populator import ./archive dynamodb.json iglu_resolver.json --staging s3://acme/stage/ --provisioned 100/100
+"""
+
+
+@app.command("import", epilog=IMPORT_EXAMPLES)
+def import_(
+    enriched_archive: ArchiveArgument,
+    storage_config: StorageConfigArgument,
+    resolver_config: ResolverConfigArgument,
+    staging: Annotated[
+        str | None,
+        typer.Option(
+            metavar="s3://BUCKET/PREFIX/",
+            help="Where the staged objects go (required): an S3 prefix of its own; they are deleted after "
+            "the import unless --keep-staging.",
+            show_default=False,
+        ),
+    ] = None,
+    since: SinceOption = None,
+    include_expired: Annotated[
+        bool,
+        typer.Option("--include-expired", help="Also import items whose 180-day TTL has already passed."),
+    ] = False,
+    on_demand: OnDemandOption = False,
+    provisioned: ProvisionedOption = None,
+    items_per_object: Annotated[
+        int,
+        typer.Option(
+            "--items-per-object",
+            min=1,
+            help="About this many items a staged object (archive objects are never split; ImportTable "
+            "reads at most 50,000 objects).",
+        ),
+    ] = DEFAULT_ITEMS_PER_OBJECT,
+    keep_staging: Annotated[
+        bool, typer.Option("--keep-staging", help="Keep the staged objects after the import.")
+    ] = False,
+    price_per_gb_import: Annotated[
+        float,
+        typer.Option(
+            "--price-per-gb-import",
+            min=0.0,
+            help="USD per GB (uncompressed) ImportTable processes (default: us-east-1's 0.15).",
+        ),
+    ] = DEFAULT_PRICE_PER_GB_IMPORT,
+    price_per_million: PriceOption = DEFAULT_PRICE_PER_MILLION_WRU,
+    verify_sample: Annotated[
+        int,
+        typer.Option(
+            "--verify-sample",
+            min=0,
+            help="After the import, read back this many of the archive's events, as verify does (0: none).",
+        ),
+    ] = 100,
+    concurrency: Annotated[int, typer.Option(min=1, max=1024, help="Objects read in parallel.")] = 32,
+    processes: Annotated[
+        int,
+        typer.Option(min=1, max=256, help="Worker processes (default: the CPUs this process may use)."),
+    ] = usable_cores(),
+    profile: ProfileOption = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Checkpoint journal, a local file (default: .populator/<table>-<job hash>.jsonl here); the "
+            "import's own journal goes next to it (.staging.jsonl).",
+            show_default=False,
+        ),
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Ignore the journals and the staged objects: stage anew.")
+    ] = False,
+    bad_rows: Annotated[
+        Path | None,
+        typer.Option(
+            "--bad-rows", help="Append bad rows (object, line, reason, first KiB) to this JSON-lines file."
+        ),
+    ] = None,
+    max_bad_rows: Annotated[
+        int | None, typer.Option("--max-bad-rows", min=0, help="Stop (exit 1) after more bad rows than this.")
+    ] = None,
+    read_attempts: Annotated[
+        int, typer.Option(min=1, max=100, help="Reads of an object (from its start) before it is failed.")
+    ] = ReadRetryPolicy.attempts,
+    retry_base_delay: Annotated[
+        float, typer.Option(min=0.0, hidden=True, help="First backoff step in seconds (tests).")
+    ] = RetryPolicy.base_delay,
+    shard: Annotated[
+        str | None,
+        typer.Option(metavar="K/N", help="Not supported by import (exit 2): stage from one machine."),
+    ] = None,
+    poll_interval: Annotated[
+        float,
+        typer.Option("--poll-interval", min=0.05, hidden=True, help="Seconds between DescribeImport calls."),
+    ] = 15.0,
+    part_mib: Annotated[
+        int | None, typer.Option("--part-mib", min=5, hidden=True, help="Multipart part size in MiB (tests).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and errors.")] = False,
+    progress_interval: Annotated[
+        float,
+        typer.Option(
+            "--progress-interval", min=0.1, help="Off a terminal: one progress line every this many seconds."
+        ),
+    ] = DEFAULT_INTERVAL_SECONDS,
+    log_level: Annotated[
+        logs.LogLevel | None,
+        typer.Option("--log-level", case_sensitive=False, help="Least severe log records on stderr."),
+    ] = None,
+    json_logs: Annotated[
+        bool, typer.Option("--json-logs", help="Logs and progress on stderr as one JSON object a line.")
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write a JSON report of the import to this file at the end."),
+    ] = None,
+    log_path: Annotated[
+        str | None,
+        typer.Option(
+            "--log-path",
+            help="Keep the report and log in a populator-<time>-<table>/ folder under this local directory "
+            "or s3://bucket/prefix/.",
+        ),
+    ] = None,
+) -> None:
+    """Create the manifest table with DynamoDB's ImportTable: stage the items in S3, import, enable TTL."""
+    from .importing import ImportOptions, build_import_job, execute_import
+
+    out, err = consoles()
+    logs.configure_logging(level=log_level, json_logs=json_logs, quiet=quiet, terminal=err.is_terminal)
+    try:
+        outputs = run_outputs(
+            quiet=quiet,
+            progress_interval=progress_interval,
+            log_level=log_level,
+            json_logs=json_logs,
+            report=report,
+            log_path=log_path,
+            command=shlex.join(["populator", *sys.argv[1:]]),
+        )
+        job = build_import_job(
+            enriched_archive,
+            storage_config,
+            resolver_config,
+            staging=staging,
+            since=since,
+            concurrency=concurrency,
+            include_expired=include_expired,
+            on_demand=on_demand,
+            provisioned=provisioned,
+            profile=profile,
+            read_retry=ReadRetryPolicy(attempts=read_attempts, base_delay=retry_base_delay * 10),
+            checkpoint=checkpoint,
+            restart=restart,
+            bad_rows=bad_rows,
+            max_bad_rows=max_bad_rows,
+            processes=processes,
+            shard=shard,
+            items_per_object=items_per_object,
+            keep_staging=keep_staging,
+            part_bytes=part_mib * 1024 * 1024 if part_mib else None,
+        )
+    except UsageError as exc:
+        _fail(err, exc)
+    options = ImportOptions(
+        verify_sample=verify_sample,
+        poll_seconds=poll_interval,
+        price_per_gb=price_per_gb_import,
+        price_per_million=price_per_million,
+    )
+    resume = shlex.join(["populator", *(arg for arg in sys.argv[1:] if arg != "--restart")])
+    runtime.keep_freed_memory()
+    code = execute_import(job, out, err, options=options, outputs=outputs, resume_command=resume)
+    raise typer.Exit(code)
 
 
 @app.command(epilog="Example:\n\n  populator demo --events 20000")

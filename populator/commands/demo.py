@@ -2,7 +2,9 @@
 
 Generates a realistic sample archive, starts moto (S3 + DynamoDB) on a loopback port, uploads
 the archive, runs the very same `run` code path against it, then reads the table back and checks
-that it holds exactly the manifest the generator says it should.
+that it holds exactly the manifest the generator says it should. Then the other way in:
+`populator import` stages the archive in S3 and has (moto's) ImportTable create a second table,
+checked the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from .sample import ExpectedManifest, SampleSpec, write_archive
 DEMO_BUCKET = "populator-demo"
 DEMO_PREFIX = "enriched/archive"
 DEMO_TABLE = "snowplow-event-manifest-demo"
+DEMO_IMPORT_TABLE = "snowplow-event-manifest-demo-imported"  # `populator import` creates this one
+DEMO_STAGING = "populator-staging"
 DEMO_REGION = "us-east-1"
 _FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"}
 
@@ -150,7 +154,10 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
             if code != 0:
                 return code
             _show_verify(storage, resolver, out)
-            return _verify(expected, endpoint, out)
+            code = _verify(expected, endpoint, out)
+            if code != 0:
+                return code
+            return _import(expected, endpoint, workdir, resolver, out, err)
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -175,13 +182,37 @@ def _upload(archive: Path, endpoint: str) -> int:
     return count
 
 
-def _verify(expected: ExpectedManifest, endpoint: str, out: Console) -> int:
+def _import(
+    expected: ExpectedManifest, endpoint: str, workdir: Path, resolver: Path, out: Console, err: Console
+) -> int:
+    """The other way in: `populator import` stages the same archive in S3, and ImportTable (moto's)
+    creates a second table from it, which must hold exactly the same manifest."""
+    from .importing import ImportOptions, build_import_job, execute_import
+
+    storage = workdir / "dynamodb-import.json"
+    storage.write_bytes(orjson.dumps(storage_config_document(DEMO_IMPORT_TABLE, DEMO_REGION)))
+    archive, staging = f"s3://{DEMO_BUCKET}/{DEMO_PREFIX}/", f"s3://{DEMO_BUCKET}/{DEMO_STAGING}/"
+    out.print(
+        f"$ populator import {archive} dynamodb-import.json iglu_resolver.json --staging {staging}",
+        markup=False,
+        soft_wrap=True,
+    )
+    job = build_import_job(
+        archive, storage, resolver, staging=staging, checkpoint=workdir / "import-checkpoint.jsonl"
+    )
+    code = execute_import(job, out, err, options=ImportOptions(poll_seconds=0.5))
+    if code != 0:
+        return code
+    return _verify(expected, endpoint, out, DEMO_IMPORT_TABLE)
+
+
+def _verify(expected: ExpectedManifest, endpoint: str, out: Console, table: str = DEMO_TABLE) -> int:
     """Read the table back; it must hold every live expected item and nothing else."""
     import boto3
 
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=DEMO_REGION)
     found: dict[tuple[str, str], int] = {}
-    for page in dynamodb.get_paginator("scan").paginate(TableName=DEMO_TABLE):
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         for item in page["Items"]:
             found[(item["eventId"]["S"], item["fingerprint"]["S"])] = int(item["etlTime"]["N"])
     live = expected.live_items()
@@ -197,7 +228,7 @@ def _verify(expected: ExpectedManifest, endpoint: str, out: Console) -> int:
         )
         return 1
     out.print(
-        f"verify: the table holds exactly the {len(live):,} expected manifest items "
+        f"verify: the table holds exactly the {len(live):,} expected manifest items in {table} "
         f"({len(expected.expired):,} expired ones and {expected.no_fingerprint:,} events without a "
         "fingerprint rightly skipped)",
         markup=False,

@@ -22,7 +22,7 @@ from rich.console import Console
 from ..config.storage import load_resolver_config, load_storage_config
 from ..errors import PopulatorError, UsageError
 from ..job.backfill import run_backfill
-from ..job.checkpoint import default_path
+from ..job.checkpoint import S3Checkpoint, default_path
 from ..job.interrupts import GRACE_SECONDS, run_interruptible
 from ..job.limits import EXIT_LIMIT_REACHED, Limits, check_limits
 from ..job.pipeline import PipelineOptions, ReadRetryPolicy
@@ -69,7 +69,7 @@ def build_job(
     profile: str | None = None,
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
     read_retry: ReadRetryPolicy = ReadRetryPolicy(),  # noqa: B008 - frozen
-    checkpoint: Path | None = None,
+    checkpoint: Path | S3Checkpoint | None = None,
     restart: bool = False,
     bad_rows: Path | None = None,
     max_bad_rows: int | None = None,

@@ -11,6 +11,7 @@ opened, no item written.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -19,21 +20,24 @@ from typing import Any
 from ..events import NO_FINGERPRINT_WHY, TTL_SECONDS
 from ..job.process import guard, open_clients
 from ..job.spec import BackfillJob
-from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU
+from ..sink.pricing import DEFAULT_PRICE_PER_GB_IMPORT, DEFAULT_PRICE_PER_MILLION_WRU, import_cost_usd
 from ..sink.ratelimit import UNKNOWN_CAPACITY_START
+from ..sink.staging import DEFAULT_ITEMS_PER_OBJECT, staged_line_bytes
 from ..sink.throughput import write_ceiling
 from ..sink.writes import TableInfo
 from ..source.archive import ArchiveObject, RunFolder, list_archive
 from ..source.estimate import (
     DEFAULT_SAMPLE_KIB,
     DEFAULT_SAMPLE_OBJECTS,
+    EvenSample,
     LineEstimate,
     ObjectSample,
-    choose_sample,
+    choose_streamed,
     estimate,
+    kind_of,
     sample_heads,
 )
-from ..source.shard import ShardLoad, imbalance, shard_distribution
+from ..source.shard import ShardLoad, ShardTally, imbalance
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class PlanOptions:
     price_per_million: float = DEFAULT_PRICE_PER_MILLION_WRU
     now: float | None = None  # epoch seconds; None: the clock
     shards: int | None = None  # show how the objects fall across this many shards (--shards)
+    items_per_object: int = DEFAULT_ITEMS_PER_OBJECT  # `import`: items a staged object
+    price_per_gb_import: float = DEFAULT_PRICE_PER_GB_IMPORT
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,8 @@ class Plan:
     sample_kib: int = DEFAULT_SAMPLE_KIB
     warnings: list[str] = field(default_factory=list)
     shards: list[ShardLoad] | None = None  # with --shards: objects and bytes per shard
+    items_per_object: int = DEFAULT_ITEMS_PER_OBJECT  # `populator import`: items a staged object
+    price_per_gb_import: float = DEFAULT_PRICE_PER_GB_IMPORT
 
     @property
     def objects(self) -> int:
@@ -130,6 +138,29 @@ class Plan:
     @property
     def duration_s(self) -> float | None:
         return self.items_to_write / self.write_rate if self.write_rate else None
+
+    # `populator import`, beside `run`: the same items, staged as DynamoDB JSON for ImportTable.
+
+    @property
+    def import_possible(self) -> bool:
+        """ImportTable only creates a table: one that exists (or may) rules the import out."""
+        return self.table.status == "missing"
+
+    @property
+    def staged_bytes(self) -> float:
+        """The uncompressed DynamoDB JSON `import` would stage: what ImportTable bills."""
+        return self.items_to_write * staged_line_bytes()
+
+    @property
+    def staged_objects(self) -> int:
+        """About as many staged objects (archive objects are never split between two)."""
+        if self.items_to_write <= 0:
+            return 0
+        return min(self.objects, max(1, math.ceil(self.items_to_write / self.items_per_object)))
+
+    @property
+    def import_cost_usd(self) -> float:
+        return import_cost_usd(self.staged_bytes, self.price_per_gb_import)
 
     def as_dict(self) -> dict[str, Any]:
         sampled = self.samples
@@ -178,6 +209,15 @@ class Plan:
             "duration_s": round(self.duration_s, 1) if self.duration_s is not None else None,
             "warnings": self.warnings,
             "shards": self._shards_dict(),
+            "import": {
+                "possible": self.import_possible,
+                "table_status": self.table.status,
+                "staged_bytes": round(self.staged_bytes),
+                "staged_objects": self.staged_objects,
+                "items_per_object": self.items_per_object,
+                "price_per_gb_import": self.price_per_gb_import,
+                "import_cost_usd": round(self.import_cost_usd, 4),
+            },
         }
 
     def _shards_dict(self) -> dict[str, Any] | None:
@@ -201,15 +241,15 @@ async def make_plan(job: BackfillJob, options: PlanOptions = PlanOptions()) -> P
     now = options.now if options.now is not None else time.time()
     async with contextlib.AsyncExitStack() as stack:
         clients = await open_clients(job, stack)
-        runs, objects = await guard(
-            _listing(job, clients.s3),
+        runs, listing = await guard(
+            _listing(job, clients.s3, options),
             action=f"listing {job.location}",
             permission="s3:ListBucket",
             identity=clients.s3_identity,
             archive=str(job.location),
             endpoints=clients.reach("S3"),
         )
-        chosen = choose_sample(objects, options.sample_objects)
+        chosen = choose_streamed(listing.samples, options.sample_objects)
         samples = await guard(
             sample_heads(job.location, chosen, options.sample_kib * 1024, clients.s3),
             action=f"reading {job.location}",
@@ -220,7 +260,7 @@ async def make_plan(job: BackfillJob, options: PlanOptions = PlanOptions()) -> P
         )
         table = await describe_table(job, clients.dynamodb)
     lines = estimate(samples)
-    run_plans = _run_plans(runs, objects, lines, now)
+    run_plans = _run_plans(runs, listing, lines, now)
     rate, basis = planned_rate(job, table)
     provisioned = table.status != "unknown" and "WCU" in basis
     plan = Plan(
@@ -238,44 +278,77 @@ async def make_plan(job: BackfillJob, options: PlanOptions = PlanOptions()) -> P
         rate_basis=basis,
         provisioned_rate=provisioned,
         sample_kib=options.sample_kib,
-        shards=_shard_loads(job, objects, options.shards),
+        shards=listing.shards.loads() if listing.shards is not None else None,
+        items_per_object=options.items_per_object,
+        price_per_gb_import=options.price_per_gb_import,
     )
     plan.warnings.extend(warnings(plan))
     return plan
 
 
-def _shard_loads(job: BackfillJob, objects: list[ArchiveObject], count: int | None) -> list[ShardLoad] | None:
-    if count is None:
-        return None
-    return shard_distribution(((job.location.relative_key(obj.key), obj.size) for obj in objects), count)
+@dataclass
+class _RunSums:
+    objects: int = 0
+    bytes: int = 0
+    bytes_by_kind: dict[str, int] = field(default_factory=dict)
 
 
-async def _listing(job: BackfillJob, s3: Any) -> tuple[list[RunFolder], list[ArchiveObject]]:
+@dataclass
+class _Listing:
+    """What the plan keeps of a listing as it streams by: sums per run, an even sample of each
+    kind of object, the shard tallies. Nothing per object: a million-object archive is planned in
+    the memory of its run folders."""
+
+    runs: dict[str, _RunSums] = field(default_factory=dict)
+    samples: dict[str, EvenSample] = field(default_factory=dict)
+    shards: ShardTally | None = None
+
+    def add(self, obj: ArchiveObject, shard_key: str, sample_count: int) -> None:
+        sums = self.runs.setdefault(obj.run, _RunSums())
+        kind = kind_of(obj)
+        sums.objects += 1
+        sums.bytes += obj.size
+        sums.bytes_by_kind[kind] = sums.bytes_by_kind.get(kind, 0) + obj.size
+        self.samples.setdefault(kind, EvenSample(sample_count)).add(obj)
+        if self.shards is not None:
+            self.shards.add(shard_key, obj.size)
+
+
+async def _listing(job: BackfillJob, s3: Any, options: PlanOptions) -> tuple[list[RunFolder], _Listing]:
     shard = getattr(job.pipeline, "shard", None)
     if shard is not None:
         runs, found = await list_archive(job.location, job.pipeline.since, s3, shard)
     else:
         runs, found = await list_archive(job.location, job.pipeline.since, s3)
-    return runs, [obj async for obj in found]
+    listing = _Listing(shards=ShardTally(options.shards) if options.shards is not None else None)
+    async for obj in found:
+        listing.add(obj, job.location.relative_key(obj.key), options.sample_objects)
+    return runs, listing
 
 
-def _run_plans(
-    runs: list[RunFolder], objects: list[ArchiveObject], lines: LineEstimate, now: float
-) -> list[RunPlan]:
-    by_run: dict[str, list[ArchiveObject]] = {}
-    for obj in objects:
-        by_run.setdefault(obj.run, []).append(obj)
+def _run_plans(runs: list[RunFolder], listing: _Listing, lines: LineEstimate, now: float) -> list[RunPlan]:
+    # Objects read whole have exact counts; the rest of a run's bytes go by the ratio of their kind.
+    exact_by_run: dict[str, list[ObjectSample]] = {}
+    for sample in lines.exact.values():
+        exact_by_run.setdefault(sample.obj.run, []).append(sample)
     plans = []
     for run in runs:
-        members = by_run.get(run.name, [])
+        sums = listing.runs.get(run.name, _RunSums())
+        estimated_bytes = dict(sums.bytes_by_kind)
+        exact_lines = exact_events = 0.0
+        for sample in exact_by_run.get(run.name, []):
+            estimated_bytes[kind_of(sample.obj)] -= sample.obj.size
+            exact_lines += sample.lines
+            exact_events += sample.events
+        estimated = sum(lines.lines_of(kind, size) for kind, size in estimated_bytes.items())
         plans.append(
             RunPlan(
                 run=run.name,
                 started=run.started,
-                objects=len(members),
-                bytes=sum(obj.size for obj in members),
-                lines=sum(lines.lines(obj) for obj in members),
-                events=sum(lines.events(obj) for obj in members),
+                objects=sums.objects,
+                bytes=sums.bytes,
+                lines=estimated + exact_lines,
+                events=estimated * lines.event_share + exact_events,
                 expired=run.started.timestamp() + TTL_SECONDS < now,
             )
         )

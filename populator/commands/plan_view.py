@@ -32,6 +32,7 @@ def render_plan(console: Console, plan: Plan) -> None:
     )
     console.print(_runs_table(plan))
     console.print(_figures(plan))
+    console.print(paths_table(plan))
     if plan.shards is not None:
         console.print(_shards_table(plan.shards))
     for warning in plan.warnings:
@@ -104,6 +105,43 @@ def _figures(plan: Plan) -> Table:
     grid.add_row("write rate", rate)
     grid.add_row("duration", f"≈ {format_duration(plan.duration_s)}" if plan.duration_s is not None else "?")
     return grid
+
+
+def paths_table(plan: Plan) -> Table:
+    """`run` and `import` side by side: the same items, two ways into DynamoDB."""
+    table = Table(title="run or import", title_justify="left", box=None, pad_edge=False)
+    table.add_column("", style="bold", no_wrap=True)
+    table.add_column("populator run")
+    table.add_column("populator import")
+    name = plan.table.name
+    if plan.table.status == "missing":
+        run_table, import_table = f"creates {name}", f"creates {name} (ImportTable)"
+    elif plan.table.status == "exists":
+        run_table = f"writes into {name}"
+        import_table = Text(
+            f"not possible: {name} exists (ImportTable makes a new table: name one that does not exist)",
+            style="yellow",
+        )
+    else:
+        unknown = Text("needs a table that does not exist; unknown here", style="yellow")
+        run_table, import_table = name, unknown
+    items = f"{about(plan.items_to_write)} items"
+    table.add_row("table", run_table, import_table)
+    table.add_row("items", items, items)
+    table.add_row(
+        "how",
+        f"{about(plan.write_units)} write request units",
+        f"≈ {format_bytes(plan.staged_bytes)} of DynamoDB JSON (uncompressed) in ≈ {plan.staged_objects:,} "
+        f"staged objects of ≤ {plan.items_per_object:,} items; no write capacity used",
+    )
+    table.add_row(
+        "cost",
+        f"{dollars(plan.cost_usd)} on demand (${plan.price_per_million:g} per million)",
+        f"{dollars(plan.import_cost_usd)} (${plan.price_per_gb_import:g} per GB), and S3 requests",
+    )
+    duration = f"≈ {format_duration(plan.duration_s)}" if plan.duration_s is not None else "?"
+    table.add_row("duration", duration, "staging ≈ a --dry-run's reading; then DynamoDB's own pace")
+    return table
 
 
 def _shards_table(loads: list[ShardLoad]) -> Table:

@@ -64,6 +64,9 @@ def check_report_path(path: Path) -> None:
 class RunWatch:
     """Use as a context manager around a run; `displays()` around the part that shows progress."""
 
+    command_name = "run"  # in the first log line
+    title = "populator run"  # of the live display
+
     def __init__(self, job: BackfillJob, tally: Tally, err: Console, outputs: RunOutputs) -> None:
         self._job = job
         self._tally = tally
@@ -101,7 +104,8 @@ class RunWatch:
             self._open_log_file(self._outputs.log_path)
         job = self._job
         log.info(
-            "populator run: %s -> DynamoDB table %s (%s)%s",
+            "populator %s: %s -> DynamoDB table %s (%s)%s",
+            self.command_name,
             job.location,
             job.storage.table,
             job.storage.region,
@@ -129,7 +133,7 @@ class RunWatch:
             if self.live:
                 self._setup.hide_from_stderr(PROGRESS_LOGGER)
                 stack.callback(self._setup.show_on_stderr, PROGRESS_LOGGER)
-                stack.enter_context(LiveProgress(self._err, self._tally))
+                stack.enter_context(LiveProgress(self._err, self._tally, self.title))
             if not self._outputs.quiet or self._log_file is not None:
                 stack.enter_context(ProgressLog(self._tally, self._outputs.progress_interval))
             yield

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ..observe.hub import Event, Hub, ObjectFinished, Subscriber
 from ..observe.report import Tally
 from .badrows import BadRowFile, BadRowLimit
-from .checkpoint import FinishedObject, Journal
+from .checkpoint import SEGMENTS_AT_ONCE, FinishedObject, Journal, S3Checkpoint
 from .limits import LimitWatch
 from .process import run_in_process
 from .spec import BackfillJob
@@ -43,12 +43,12 @@ async def run_backfill(
         hub.subscribe(limit)
     for subscriber in extra_subscribers:
         hub.subscribe(subscriber)
-    with contextlib.ExitStack() as resources:
+    async with contextlib.AsyncExitStack() as resources:
         journal = None
         if job.checkpoint is not None and not job.dry_run:
-            journal = Journal.open(job.checkpoint, job.identity, restart=job.restart)
-            resources.callback(journal.close)
-            tally.checkpoint = str(job.checkpoint)
+            journal = await _open_journal(job, resources)
+            resources.push_async_callback(journal.aclose)
+            tally.checkpoint = journal.path
             hub.subscribe(_recorder(journal))
         if job.bad_rows_path is not None:
             bad_rows = BadRowFile(job.bad_rows_path)
@@ -73,6 +73,33 @@ async def run_backfill(
         finally:
             tally.finish()
     return tally
+
+
+async def _open_journal(job: BackfillJob, resources: contextlib.AsyncExitStack) -> Journal:
+    """The job's checkpoint: a local file, or segments under an S3 prefix (its own S3 client)."""
+    if not isinstance(job.checkpoint, S3Checkpoint):
+        assert job.checkpoint is not None
+        return Journal.open(job.checkpoint, job.identity, restart=job.restart)
+    from ..config.aws import Endpoint, new_session, s3_client
+    from ..config.storage import AwsSettings
+    from .process import guard
+
+    location = job.checkpoint
+    settings = AwsSettings(
+        profile=job.profile,
+        dynamodb_region=job.storage.region,
+        dynamodb_keys=None,
+        pool_size=SEGMENTS_AT_ONCE,
+    )
+    s3 = await resources.enter_async_context(s3_client(new_session(job.profile), settings))
+    return await guard(
+        Journal.open_s3(s3, location, job.identity, restart=job.restart),
+        action=f"using the checkpoint {location}",
+        permission="s3:ListBucket, s3:GetObject, s3:PutObject (and s3:DeleteObject for --restart) "
+        "on the checkpoint prefix",
+        identity="the default credential chain" if job.profile is None else f"profile {job.profile!r}",
+        endpoints=(Endpoint.of("S3", s3),),
+    )
 
 
 def _recorder(journal: Journal) -> Subscriber:

@@ -1,27 +1,54 @@
 """The resumable journal: which archive objects are completely in the table already.
 
-An append-only JSON-lines file. The first line is a header holding the job's identity; every
-following line records one finished object (all its items acknowledged by DynamoDB). Each line
-is written whole, flushed and fsync'd before the next, so after a crash at any moment the file
-is valid up to, at most, a torn last line, which loading ignores.
+JSON lines: a header holding the job's identity, then one record per finished object (all its
+items acknowledged by DynamoDB). Records are committed in groups (`GROUP_RECORDS` records or
+`GROUP_SECONDS`, whichever comes first): one write and one fsync a group instead of one an
+object, which cost a millisecond each. A crash loses at most the group not yet committed, whose
+objects are read and written again (writes are idempotent).
+
+Two places keep it:
+
+* a local file (the default, `.populator/<table>-<digest>.jsonl`), appended to; after a crash
+  it is valid up to, at most, a torn last line, which loading ignores;
+* an S3 prefix (`--checkpoint s3://bucket/prefix/`), so a retry on another machine (AWS Batch,
+  Kubernetes) resumes. S3 has no append: each group is a segment object of its own, a header
+  line then the group's records, written whole by one PutObject (so it is never torn) under a
+  name no other process uses, with `If-None-Match: *` where the endpoint supports it (so it is
+  never overwritten). Every segment of the job is loaded on start. A job's segments live under
+  `<prefix>/<table>-<digest>/`, so shards (whose identity differs) keep theirs apart.
+
+What an earlier run finished is held compactly (see finished.py); the records themselves stay
+on disk: the journal file, or a local spool of the S3 segments.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import os
 import re
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 
 from ..errors import UsageError
-from ..source.archive import ArchiveObject
+from ..source.archive import ArchiveObject, split_s3_url
+from .finished import FinishedSet
 
 JOURNAL_VERSION = 1
 DEFAULT_DIRECTORY = ".populator"
+GROUP_RECORDS = 256  # records committed together at most
+GROUP_SECONDS = 0.1  # and at most this long after the first of them
+SEGMENT_SUFFIX = ".jsonl"
+SEGMENTS_AT_ONCE = 16  # segments fetched concurrently when an S3 journal is loaded
+log = logging.getLogger("populator.run")
 
 
 @dataclass(frozen=True)
@@ -65,59 +92,250 @@ class FinishedObject:
     bad_rows: int
 
 
-class Journal:
-    """An open checkpoint journal. Use `Journal.open`; call `record` for each finished object."""
+@dataclass(frozen=True)
+class S3Checkpoint:
+    """`--checkpoint s3://bucket/prefix/`: where a job's segments go (a folder per job below it)."""
 
-    def __init__(
-        self, path: Path, identity: JobIdentity, finished: dict[str, FinishedObject], handle: Any
-    ) -> None:
-        self.path = path
+    bucket: str
+    prefix: str  # "" or ending in "/"
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def job_prefix(self, identity: JobIdentity) -> str:
+        return f"{self.prefix}{default_path(identity).stem}/"
+
+
+def parse_checkpoint(raw: str) -> Path | S3Checkpoint:
+    """A local path, or an `s3://bucket/prefix/` URL."""
+    split = split_s3_url(raw)
+    if split is None:
+        return Path(raw)
+    bucket, prefix = split
+    if not bucket:
+        raise UsageError(f"--checkpoint {raw!r}: name a bucket, e.g. s3://acme/populator/checkpoints/.")
+    return S3Checkpoint(bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/")
+
+
+class _Store(Protocol):
+    def write_group(self, records: list[bytes]) -> None: ...
+    async def drain(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Journal:
+    """An open checkpoint journal. Use `Journal.open` (a local file) or `Journal.open_s3`; call
+    `record` for each finished object, and `aclose` (or `close`, for a local file) at the end."""
+
+    def __init__(self, store: _Store, where: str, identity: JobIdentity, finished: FinishedSet) -> None:
+        self.path = where
         self.identity = identity
+        self._store = store
         self._finished = finished
-        self._handle = handle
-        self.resumed = bool(finished)
+        self._loaded = len(finished)
+        self._recorded = 0
+        self._pending: list[bytes] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self.resumed = bool(self._loaded)
+
+    # --------------------------------------------------------------- opening
 
     @classmethod
     def open(cls, path: Path, identity: JobIdentity, *, restart: bool = False) -> Journal:
         """Load the journal at `path` (or start one), checking it belongs to this job."""
-        finished: dict[str, FinishedObject] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if restart and path.exists():
                 path.unlink()
             if path.exists() and path.stat().st_size > 0:
-                finished = _load(path, identity)
+                spool = open(path, "rb")  # noqa: SIM115 - read back on a digest match, closed with the journal
+                finished = _load_records(spool, _count_lines(path), path, identity)
                 handle = open(path, "ab")  # noqa: SIM115 - held open for the whole run
                 _terminate_torn_line(path, handle)
             else:
+                finished = FinishedSet(None, 0)
                 handle = open(path, "wb")  # noqa: SIM115
-                header = {"type": "header", "version": JOURNAL_VERSION, "identity": identity.as_dict()}
-                _append(handle, header)
+                _commit(handle, [_header_line(identity)])
         except OSError as exc:
             raise UsageError(f"checkpoint {path} cannot be used: {exc.strerror or exc}.") from None
-        return cls(path, identity, finished, handle)
+        return cls(_FileStore(handle), str(path), identity, finished)
+
+    @classmethod
+    async def open_s3(
+        cls, s3: Any, location: S3Checkpoint, identity: JobIdentity, *, restart: bool = False
+    ) -> Journal:
+        """Load every segment of this job under `location` (or none yet), checking each header."""
+        prefix = location.job_prefix(identity)
+        where = f"s3://{location.bucket}/{prefix}"
+        keys = [key async for key in _segment_keys(s3, location.bucket, prefix)]
+        if restart and keys:
+            await _delete(s3, location.bucket, keys)
+            keys = []
+        spool = tempfile.TemporaryFile(prefix="populator-checkpoint-")  # noqa: SIM115 - closed with the journal
+        records = 0
+
+        async def fetch(key: str) -> bytes:
+            return await (await s3.get_object(Bucket=location.bucket, Key=key))["Body"].read()  # type: ignore[no-any-return]
+
+        # A few segments at a time: a million finished objects are about 4,000 of them, and one
+        # GET after the other would spend minutes on S3's latency alone.
+        for start in range(0, len(keys), SEGMENTS_AT_ONCE):
+            batch = keys[start : start + SEGMENTS_AT_ONCE]
+            for key, body in zip(batch, await asyncio.gather(*map(fetch, batch)), strict=True):
+                lines = body.split(b"\n")
+                _check_header(lines[0], f"{where} ({key.rpartition('/')[2]})", identity)
+                group = [line for line in lines[1:] if line.strip()]
+                spool.write(b"".join(line + b"\n" for line in group))
+                records += len(group)
+        spool.flush()
+        spool.seek(0)
+        finished = _load_records(spool, records, None, identity)
+        store = _S3Store(s3, location.bucket, prefix, _header_line(identity))
+        return cls(store, where, identity, finished)
+
+    # --------------------------------------------------------------- using
 
     def is_finished(self, obj: ArchiveObject) -> bool:
         """Finished in an earlier run, and not changed since (same ETag)."""
-        done = self._finished.get(obj.key)
-        return done is not None and done.etag == obj.etag
+        return self._finished.holds(obj.key, obj.etag)
 
     @property
     def finished_count(self) -> int:
-        return len(self._finished)
+        return self._loaded + self._recorded
 
     def record(self, done: FinishedObject) -> None:
-        self._finished[done.key] = done
-        _append(self._handle, {"type": "object", **done.__dict__})
+        """Commit `done` with its group: at once when the group is full, else within GROUP_SECONDS.
+        Without a running event loop (a caller recording by hand) each record is committed at once."""
+        self._pending.append(orjson.dumps({"type": "object", **done.__dict__}) + b"\n")
+        self._recorded += 1
+        if len(self._pending) >= GROUP_RECORDS:
+            self.flush()
+            return
+        if self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._timer = loop.call_later(GROUP_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Commit the records waiting for their group."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            group, self._pending = self._pending, []
+            self._store.write_group(group)
+
+    def close(self) -> None:
+        """Commit what waits and close (a local file; an S3 journal needs `aclose`)."""
+        self.flush()
+        self._store.close()
+        self._finished.close()
+
+    async def aclose(self) -> None:
+        self.flush()
+        try:
+            await self._store.drain()
+        finally:
+            self._store.close()
+            self._finished.close()
+
+
+class _FileStore:
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+
+    def write_group(self, records: list[bytes]) -> None:
+        _commit(self._handle, records)
+
+    async def drain(self) -> None:
+        return None
 
     def close(self) -> None:
         self._handle.close()
 
 
-def _append(handle: Any, record: dict[str, Any]) -> None:
-    handle.write(orjson.dumps(record) + b"\n")
+class _S3Store:
+    """Segments put one after the other by a background task, in the order they were made."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str, header: bytes) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._prefix = prefix
+        self._header = header
+        # Unique to this process and start: two processes (or a retry) never pick the same name.
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        self._name = f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}"
+        self._sequence = 0
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._conditional = True  # If-None-Match, until the endpoint says it does not know it
+        self.failure: BaseException | None = None
+
+    def write_group(self, records: list[bytes]) -> None:
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_segments())
+        self._queue.put_nowait(self._header + b"".join(records))
+
+    async def _write_segments(self) -> None:
+        while (body := await self._queue.get()) is not None:
+            self._sequence += 1
+            key = f"{self._prefix}{self._name}-{self._sequence:06d}{SEGMENT_SUFFIX}"
+            try:
+                await self._put(key, body)
+            except Exception as exc:  # kept for drain: the objects are simply read again next time
+                self.failure = self.failure or exc
+                log.error("checkpoint segment s3://%s/%s could not be written: %s", self._bucket, key, exc)
+
+    async def _put(self, key: str, body: bytes) -> None:
+        from botocore.exceptions import ClientError
+
+        if self._conditional:
+            try:
+                await self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*")
+                return
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest"):
+                    raise
+                self._conditional = False  # an endpoint without conditional writes: names are unique
+        await self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)
+
+    async def drain(self) -> None:
+        if self._writer is not None:
+            self._queue.put_nowait(None)
+            await self._writer
+        if self.failure is not None:
+            raise UsageError(
+                f"the checkpoint under s3://{self._bucket}/{self._prefix} could not be written "
+                f"({self.failure}); objects finished since the last segment written are read again "
+                "by the next run. Check s3:PutObject on the checkpoint prefix."
+            )
+
+    def close(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+
+
+def _header_line(identity: JobIdentity) -> bytes:
+    header = {"type": "header", "version": JOURNAL_VERSION, "identity": identity.as_dict()}
+    return orjson.dumps(header) + b"\n"
+
+
+def _commit(handle: Any, records: list[bytes]) -> None:
+    handle.write(b"".join(records))
     handle.flush()
     os.fsync(handle.fileno())
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with open(path, "rb") as reader:
+        while chunk := reader.read(1 << 20):
+            count += chunk.count(b"\n")
+    return count + 1
 
 
 def _terminate_torn_line(path: Path, handle: Any) -> None:
@@ -129,15 +347,14 @@ def _terminate_torn_line(path: Path, handle: Any) -> None:
             handle.flush()
 
 
-def _load(path: Path, identity: JobIdentity) -> dict[str, FinishedObject]:
-    lines = path.read_bytes().split(b"\n")
+def _check_header(raw: bytes, where: str, identity: JobIdentity) -> None:
     try:
-        header = orjson.loads(lines[0])
+        header = orjson.loads(raw)
     except orjson.JSONDecodeError:
         header = None
     if not isinstance(header, dict) or header.get("type") != "header":
         raise UsageError(
-            f"checkpoint {path} is not a populator journal. Pass --checkpoint with another path, or "
+            f"checkpoint {where} is not a populator journal. Pass --checkpoint with another path, or "
             "--restart to replace it."
         )
     recorded = header.get("identity", {})
@@ -148,11 +365,28 @@ def _load(path: Path, identity: JobIdentity) -> dict[str, FinishedObject]:
     ]
     if differences:
         raise UsageError(
-            f"checkpoint {path} belongs to another job ({'; '.join(differences)}). Run the command that "
+            f"checkpoint {where} belongs to another job ({'; '.join(differences)}). Run the command that "
             "started it to resume, or add --restart to start this job over from the beginning."
         )
-    finished: dict[str, FinishedObject] = {}
-    for raw in lines[1:]:
+
+
+def _lines_with_offsets(spool: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    offset = 0
+    for line in spool:
+        yield offset, line
+        offset += len(line)
+
+
+def _load_records(
+    spool: BinaryIO, expected: int, path: Path | None, identity: JobIdentity
+) -> FinishedSet:
+    """The finished set of a journal's records (a file starting with its header when `path`)."""
+    finished = FinishedSet(spool, expected)
+    lines = _lines_with_offsets(spool)
+    if path is not None:
+        first = next(lines, (0, b""))[1]
+        _check_header(first, str(path), identity)
+    for offset, raw in lines:
         if not raw.strip():
             continue
         try:
@@ -160,16 +394,22 @@ def _load(path: Path, identity: JobIdentity) -> dict[str, FinishedObject]:
         except orjson.JSONDecodeError:
             continue  # a torn line from a crash mid-write: that object is simply not finished
         if isinstance(record, dict) and record.get("type") == "object":
-            try:
-                done = FinishedObject(
-                    key=record["key"],
-                    etag=record["etag"],
-                    size=record["size"],
-                    lines=record["lines"],
-                    items=record["items"],
-                    bad_rows=record["bad_rows"],
-                )
-            except KeyError:
-                continue
-            finished[done.key] = done
+            key, etag = record.get("key"), record.get("etag")
+            if isinstance(key, str) and isinstance(etag, str):
+                finished.add(key, offset)
+    spool.seek(0)
     return finished
+
+
+async def _segment_keys(s3: Any, bucket: str, prefix: str) -> Any:
+    paginator = s3.get_paginator("list_objects_v2")
+    async for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", ()):
+            if entry["Key"].endswith(SEGMENT_SUFFIX):
+                yield entry["Key"]
+
+
+async def _delete(s3: Any, bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys a request
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
+        await s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})

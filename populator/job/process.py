@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import __version__
 from ..config.storage import AwsSettings, identity_hint
@@ -36,6 +36,15 @@ class RateSharing:
 
     state: Any  # a ratelimit.SharedControllerState
     share: float  # the fraction of the common rate this process paces at
+
+
+class Sink(Protocol):
+    """Somewhere else for a job's items than the table's writers (`populator import` stages them
+    in S3): it makes each process's writer, with the process's clients and hub."""
+
+    async def open_writer(
+        self, job: BackfillJob, clients: Clients, hub: Hub, stack: contextlib.AsyncExitStack
+    ) -> Any: ...
 
 
 @dataclass
@@ -186,13 +195,17 @@ async def run_in_process(
     create_table: bool = True,
     rate: RateSharing | None = None,
     table: TableInfo | None = None,
+    sink: Sink | None = None,
 ) -> None:
     """The whole pipeline in this process; `source` replaces listing (a worker's share), `table`
-    describing the table (a worker's, from its parent)."""
+    describing the table (a worker's, from its parent); `sink` makes the writer instead (the
+    table is then neither described nor created)."""
     async with contextlib.AsyncExitStack() as stack:
         clients = await open_clients(job, stack)
         writer = None
-        if not job.dry_run:
+        if sink is not None:
+            writer = await sink.open_writer(job, clients, hub, stack)
+        elif not job.dry_run:
             if table is None:
                 table = await prepare_table(job, clients, create=create_table)
                 if create_table:

@@ -13,7 +13,7 @@ from ..sink.throughput import ThroughputOptions
 from ..sink.writes import RetryPolicy
 from ..source.archive import ArchiveLocation
 from ..source.shard import Shard
-from .checkpoint import JobIdentity
+from .checkpoint import JobIdentity, S3Checkpoint
 from .limits import Limits
 from .pipeline import PipelineOptions
 
@@ -30,7 +30,7 @@ class BackfillJob:
     conditional: bool = False
     provisioned: tuple[int, int] | None = None  # (RCU, WCU) of a table created; None: on demand
     retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 - frozen, immutable default
-    checkpoint: Path | None = None  # None: no journal (dry runs)
+    checkpoint: Path | S3Checkpoint | None = None  # None: no journal (dry runs)
     restart: bool = False
     bad_rows_path: Path | None = None
     max_bad_rows: int | None = None

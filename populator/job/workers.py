@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
 import signal
@@ -47,12 +48,44 @@ from ..observe.hub import (
 from ..sink.ratelimit import SharedControllerState
 from ..sink.writes import TableInfo
 from ..source.archive import ArchiveObject, list_archive
-from .process import RateSharing, guard_pipeline, open_clients, prepare_table, run_in_process
+from .process import RateSharing, Sink, guard_pipeline, open_clients, prepare_table, run_in_process
 from .spec import BackfillJob
 
 FLUSH_SECONDS = 0.1
 FLUSH_EVENTS = 256
+# Settled objects a worker reports together (or within SETTLED_SECONDS): the parent frees their
+# slots and records them; one message an object was a third of a small object's cost.
+FLUSH_SETTLED = 8
+SETTLED_SECONDS = 0.005
 POLL_SECONDS = 0.1
+DRAIN_MESSAGES = 256  # taken from a queue in one trip to a thread, when that many wait
+
+
+def _get_any(channels: list[Any], timeout: float) -> list[Any]:
+    """What waits in any of `channels` (waiting up to `timeout` for one); raises queue.Empty.
+    `_reader` is the queue's pipe end: multiprocessing's Queue offers no public way to wait on
+    several, and `connection.wait` is how its own Pool does it."""
+    ready = multiprocessing.connection.wait([channel._reader for channel in channels], timeout)
+    messages: list[Any] = []
+    for channel in channels:
+        if channel._reader in ready:
+            with contextlib.suppress(queue.Empty):
+                messages += _get_many(channel, 0.0)
+    if not messages:
+        raise queue.Empty
+    return messages
+
+
+def _get_many(channel: Any, timeout: float, limit: int = DRAIN_MESSAGES) -> list[Any]:
+    """The next message (waiting up to `timeout`), and those already behind it: one hop to a
+    thread for a bunch instead of one a message. Raises queue.Empty when none came."""
+    messages = [channel.get(True, timeout)]
+    while len(messages) < limit and messages[-1] is not None:
+        try:
+            messages.append(channel.get_nowait())
+        except queue.Empty:
+            break
+    return messages
 
 
 class WorkerFailed(PopulatorError):
@@ -64,16 +97,20 @@ class WorkerFailed(PopulatorError):
 
 
 async def run_in_workers(
-    job: BackfillJob, hub: Hub, stop: asyncio.Event | None, skip: Callable[[ArchiveObject], bool] | None
+    job: BackfillJob,
+    hub: Hub,
+    stop: asyncio.Event | None,
+    skip: Callable[[ArchiveObject], bool] | None,
+    sink: Sink | None = None,
 ) -> None:
-    """The parent's side, for a job with `processes > 1`."""
+    """The parent's side, for a job with `processes > 1`; each worker gets `sink`'s writer if given."""
     stop = stop or asyncio.Event()
-    pool = _Pool(job)
+    pool = _Pool(job, sink)
     try:
         async with contextlib.AsyncExitStack() as stack:
             clients = await open_clients(job, stack)
             table = None
-            if not job.dry_run:
+            if not job.dry_run and sink is None:
                 table = await prepare_table(job, clients)
                 hub.publish(TableReady(table))
             pool.release(table)
@@ -98,12 +135,12 @@ async def _list_and_dispatch(
         async for obj in objects:
             if stop.is_set() or collector.done():
                 break
-            hub.publish(ObjectListed(obj))
             count += 1
             size += obj.size
             if skip is not None and skip(obj):
-                hub.publish(ObjectSkipped(obj))
+                hub.publish(ObjectSkipped(obj))  # listed and done before: one event for both
                 continue
+            hub.publish(ObjectListed(obj))
             await pool.dispatch(obj, stop)
         else:
             hub.publish(ListingDone(count, size))
@@ -126,18 +163,23 @@ class _Pool:
     take every object of a small archive while the other idled (measured).
     """
 
-    def __init__(self, job: Any) -> None:
+    def __init__(self, job: Any, sink: Sink | None = None) -> None:
         context = multiprocessing.get_context("fork")
         self.size = job.processes
         self._slots = max(1, -(-job.pipeline.concurrency // self.size))
         writers = max(1, -(-job.pipeline.writers // self.size))
         self._queues: list[Any] = [context.Queue() for _ in range(self.size)]
-        self._events: Any = context.Queue()
+        # One events queue a worker, never one shared: a queue's writers share a lock, and a worker
+        # killed while its feeder thread held it left every other worker blocked on it for good
+        # (seen: a run that never ended after one worker was SIGKILLed).
+        self._events: list[Any] = [context.Queue() for _ in range(self.size)]
         self._ready = context.Event()
         self._stop = context.Event()
         self._owner: dict[str, tuple[int, ArchiveObject]] = {}
         self._load = [0] * self.size  # bytes outstanding per worker
         self._count = [0] * self.size  # objects outstanding per worker
+        self._table: TableInfo | None = None
+        self._working = False
         self._freed: asyncio.Event | None = None
         # One rate controller for the whole job, in shared memory: each worker paces 1/P of it.
         self._rate = RateSharing(SharedControllerState(context), 1.0 / self.size)
@@ -158,10 +200,11 @@ class _Pool:
                     index,
                     parent,
                     self._queues[index],
-                    self._events,
+                    self._events[index],
                     self._ready,
                     self._stop,
                     self._rate,
+                    sink,
                 ),
                 name=f"populator-worker-{index}",
                 daemon=True,
@@ -172,11 +215,19 @@ class _Pool:
             process.start()
 
     def release(self, table: TableInfo | None) -> None:
-        """The table exists: workers may open their clients and start. Each is told what the
-        table is, so that none describes it again: a worker that could not would stop the job."""
-        for channel in self._queues:
-            channel.put(("table", table))
-        self._ready.set()
+        """The table exists: workers may open their clients and start, once there is work. Each is
+        told what the table is, so that none describes it again: a worker that could not would
+        stop the job."""
+        self._table = table
+
+    def _start_work(self) -> None:
+        # Workers open their AWS clients only when the first object comes: a resume that skips
+        # every object never pays for P sets of clients (a third of a second, measured).
+        if not self._working:
+            self._working = True
+            for channel in self._queues:
+                channel.put(("table", self._table))
+            self._ready.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -198,14 +249,17 @@ class _Pool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._freed.wait(), POLL_SECONDS)
         index = min(free, key=lambda i: self._load[i])
+        self._start_work()
         self._owner[obj.key] = (index, obj)
         self._load[index] += obj.size
         self._count[index] += 1
         self._queues[index].put(obj)
 
     def close_queues(self) -> None:
+        # A worker never given work reads this None where the table would be, and ends at once.
         for channel in self._queues:
             channel.put(None)
+        self._ready.set()
 
     def _settled(self, key: str) -> None:
         owned = self._owner.pop(key, None)
@@ -225,22 +279,22 @@ class _Pool:
             if stop.is_set():
                 self._stop.set()
             try:
-                message = await loop.run_in_executor(None, self._events.get, True, POLL_SECONDS)
+                messages = await loop.run_in_executor(None, _get_any, self._events, POLL_SECONDS)
             except queue.Empty:
                 for index in list(running):
                     if not self._processes[index].is_alive():
                         running.discard(index)
                         self._worker_vanished(index, hub)
                 continue
-            kind, index, payload = message
-            if kind == "events":
-                for event in payload:
-                    self._republish(index, event, hub)
-            elif kind == "done":
-                running.discard(index)
-            elif kind == "fatal":
-                self._stop.set()
-                raise WorkerFailed(payload[1], payload[0])
+            for kind, index, payload in messages:
+                if kind == "events":
+                    for event in payload:
+                        self._republish(index, event, hub)
+                elif kind == "done":
+                    running.discard(index)
+                elif kind == "fatal":
+                    self._stop.set()
+                    raise WorkerFailed(payload[1], payload[0])
 
     def _republish(self, index: int, event: Event, hub: Hub) -> None:
         hub.publish(event)  # RateChanged included: every worker reports the one shared controller
@@ -269,7 +323,7 @@ class _Pool:
             if process.is_alive():
                 process.kill()
                 process.join(1)
-        for channel in (*self._queues, self._events):
+        for channel in (*self._queues, *self._events):
             channel.cancel_join_thread()
             channel.close()
 
@@ -302,13 +356,21 @@ def _merge(known: Any, event: Any) -> Event:
 
 
 def _worker_main(
-    job: Any, index: int, parent: int, objects: Any, events: Any, ready: Any, stop: Any, rate: RateSharing
+    job: Any,
+    index: int,
+    parent: int,
+    objects: Any,
+    events: Any,
+    ready: Any,
+    stop: Any,
+    rate: RateSharing,
+    sink: Sink | None = None,
 ) -> None:
     signal.set_wakeup_fd(-1)  # the parent's event loop owned it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        asyncio.run(_worker(job, index, parent, objects, events, ready, stop, rate))
+        asyncio.run(_worker(job, index, parent, objects, events, ready, stop, rate, sink))
     except PopulatorError as exc:
         events.put(("fatal", index, (exc.exit_code, str(exc))))
     except BaseException as exc:  # reported, not raised: the parent turns it into the exit code
@@ -323,7 +385,15 @@ def _worker_main(
 
 
 async def _worker(
-    job: Any, index: int, parent: int, objects: Any, events: Any, ready: Any, stop: Any, rate: RateSharing
+    job: Any,
+    index: int,
+    parent: int,
+    objects: Any,
+    events: Any,
+    ready: Any,
+    stop: Any,
+    rate: RateSharing,
+    sink: Sink | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -343,7 +413,7 @@ async def _worker(
         try:
             source = _objects_from(objects, loop, stopping)
             await run_in_process(
-                job, hub, stopping, None, source, create_table=False, rate=rate, table=told[1]
+                job, hub, stopping, None, source, create_table=False, rate=rate, table=told[1], sink=sink
             )
         finally:
             flusher.cancel()
@@ -377,12 +447,13 @@ async def _objects_from(
 ) -> AsyncIterator[ArchiveObject]:
     while not stopping.is_set():
         try:
-            obj = await loop.run_in_executor(None, objects.get, True, POLL_SECONDS)
+            batch = await loop.run_in_executor(None, _get_many, objects, POLL_SECONDS)
         except queue.Empty:
             continue
-        if obj is None:
-            return
-        yield obj
+        for obj in batch:
+            if obj is None:
+                return
+            yield obj
 
 
 class _Forwarder:
@@ -397,6 +468,8 @@ class _Forwarder:
         self._index = index
         self._buffer: list[Event] = []
         self._sums: dict[tuple[type, str], Event] = {}
+        self._settled = 0
+        self._timer: asyncio.TimerHandle | None = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, BytesRead | LinesParsed | ItemsAcknowledged):
@@ -406,7 +479,13 @@ class _Forwarder:
             return
         self._flush_sums()  # keep counts ahead of the events that depend on them
         self._buffer.append(event)
-        if len(self._buffer) >= FLUSH_EVENTS or isinstance(event, ObjectFinished | ObjectFailedEvent):
+        if isinstance(event, ObjectFinished | ObjectFailedEvent):
+            self._settled += 1
+            if self._settled < FLUSH_SETTLED and len(self._buffer) < FLUSH_EVENTS:
+                if self._timer is None:  # soon, not at once: the parent waits for it to free a slot
+                    self._timer = asyncio.get_running_loop().call_later(SETTLED_SECONDS, self.flush)
+                return
+        if len(self._buffer) >= FLUSH_EVENTS or self._settled >= FLUSH_SETTLED:
             self.flush()
 
     def _flush_sums(self) -> None:
@@ -415,6 +494,10 @@ class _Forwarder:
             self._sums = {}
 
     def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._settled = 0
         self._flush_sums()
         if self._buffer:
             self._events.put(("events", self._index, self._buffer))

@@ -93,6 +93,7 @@ class EventLog:
                     extra={"object": obj.key},
                 )
             case ObjectSkipped(obj=obj):
-                log.debug("object skipped (done in an earlier run): %s", obj.key, extra={"object": obj.key})
+                if log.isEnabledFor(logging.DEBUG):  # a resume publishes one for each of a million
+                    log.debug("object skipped (done before): %s", obj.key, extra={"object": obj.key})
             case BadRowFound(obj=obj, line=line, reason=reason):
                 log.debug("bad row: %s line %d: %s", obj.key, line, reason, extra={"object": obj.key})

@@ -10,7 +10,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..sink.importer import ImportDescription
 from ..sink.ratelimit import RateState
+from ..sink.staging import StagedObject
 from ..sink.writes import TableInfo
 from ..source.archive import ArchiveObject, RunFolder
 
@@ -81,7 +83,11 @@ class Throttled:
 
 @dataclass(frozen=True, slots=True)
 class ObjectSkipped:
-    """Finished in an earlier run (the checkpoint says so, with the same ETag)."""
+    """Listed, and finished in an earlier run (the checkpoint says so, with the same ETag).
+
+    Published instead of `ObjectListed`, not after it: a resume of a million objects skips
+    nearly all of them, and one event each instead of two is a fifth of its time.
+    """
 
     obj: ArchiveObject
 
@@ -129,6 +135,37 @@ class ObjectFailedEvent:
     reason: str
 
 
+# `populator import`: staged objects and the import (see sink/staging.py and sink/importer.py).
+
+
+@dataclass(frozen=True, slots=True)
+class StagedUploadStarted:
+    """A staged object's multipart upload began: its key and upload id (to abort it after a crash)."""
+
+    key: str
+    upload_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StagedUploadAborted:
+    key: str
+    upload_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStaged:
+    """A staged object is completely uploaded: the archive objects it holds are finished."""
+
+    staged: StagedObject
+
+
+@dataclass(frozen=True, slots=True)
+class ImportDescribed:
+    """What ImportTable or DescribeImport said about the import."""
+
+    description: ImportDescription
+
+
 Event = (
     RunsSelected
     | ObjectListed
@@ -144,6 +181,10 @@ Event = (
     | BadRowFound
     | ObjectRestarted
     | RateChanged
+    | StagedUploadStarted
+    | StagedUploadAborted
+    | ObjectStaged
+    | ImportDescribed
 )
 Subscriber = Callable[[Event], None]
 

@@ -74,6 +74,7 @@ class Tally:
     _last_listed_run: str | None = field(default=None, repr=False)
 
     def __call__(self, event: Event) -> None:
+        # Patterns are tried in order: the events of every line and of every object come first.
         match event:
             case BytesRead(count=count):
                 self.bytes_read += count
@@ -92,6 +93,19 @@ class Tally:
                 self.already_present += event.already_present
                 self.write_units_reported += event.units_reported
                 self.write_units_counted += event.units_counted
+            case ObjectListed(obj=obj):
+                self.objects_total += 1
+                self.bytes_total += obj.size
+                self._listed_by_run[obj.run] += 1
+                self._last_listed_run = obj.run
+            case ObjectSkipped(obj=obj):  # listed, and done before
+                self.objects_total += 1
+                self.bytes_total += obj.size
+                self._listed_by_run[obj.run] += 1
+                self._last_listed_run = obj.run
+                self.objects_skipped += 1
+                self.bytes_skipped += obj.size
+                self._settled_by_run[obj.run] += 1
             case Throttled(reason=reason):
                 self.throttle_events += 1
                 self.throttled_by_reason[reason] += 1
@@ -101,10 +115,6 @@ class Tally:
                 self.rate_cuts = state.throttle_events
             case ObjectFinished(obj=obj):
                 self.objects_done += 1
-                self._settled_by_run[obj.run] += 1
-            case ObjectSkipped(obj=obj):
-                self.objects_skipped += 1
-                self.bytes_skipped += obj.size
                 self._settled_by_run[obj.run] += 1
             case ObjectRestarted():
                 self.object_restarts += 1
@@ -119,11 +129,6 @@ class Tally:
                 if obj.key not in self.failures:
                     self._settled_by_run[obj.run] += 1
                 self.failures[obj.key] = reason
-            case ObjectListed(obj=obj):
-                self.objects_total += 1
-                self.bytes_total += obj.size
-                self._listed_by_run[obj.run] += 1
-                self._last_listed_run = obj.run
             case ListingDone():
                 self.listing_done = True
             case RunsSelected(runs=runs):

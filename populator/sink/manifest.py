@@ -251,6 +251,8 @@ class _Writer:
 class BatchWriter(_Writer):
     """Writes up to 25 items with BatchWriteItem, retrying UnprocessedItems until all are stored."""
 
+    combines_objects = True  # every item of an acknowledged request is stored: no per-item outcome
+
     async def write(self, items: Sequence[ManifestItem]) -> WriteOutcome:
         pending = [{"PutRequest": {"Item": wire_item(item)}} for item in items]
         total = len(pending)

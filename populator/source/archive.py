@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
@@ -32,8 +33,11 @@ RUN_PREFIX = "run="
 _RUN_ID = re.compile(r"run=(\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})")
 SINCE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d-%H-%M-%S")
 SINCE_HELP = "YYYY-MM-dd (e.g. 2026-06-01) or YYYY-MM-dd-HH-mm-ss (e.g. 2026-06-01-13-45-00)"
-# How many run folders are listed at once on S3; each listing pages through every key.
-RUN_LISTING_CONCURRENCY = 16
+# Run folders listed ahead of the readers, concurrently: enough to hide S3's latency (each listing
+# pages through a run's keys) and a thread hop on disk, few enough that memory holds a handful of
+# runs' objects, not the archive's (a year of hourly runs is 8,760 folders and 10^5-10^6 objects).
+RUN_LOOKAHEAD_S3 = 8
+LISTING_SLICE = 1000  # directory entries listed on disk between two chances for the readers to run
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,25 +195,63 @@ def _list_local(
     runs = select_runs(names, since)
 
     async def objects() -> AsyncIterator[ArchiveObject]:
+        # On this thread, not a worker thread: a run folder lists in microseconds an object, and
+        # handing each one to a thread and back cost more than the listing (the GIL's switch
+        # interval), half of a resume's time. Control is given back every LISTING_SLICE entries.
         for run in runs:
-            for obj in await asyncio.to_thread(_local_run_objects, root / run.name, run.name):
+            for obj in await _local_run_objects(root / run.name, run.name):
                 yield obj
 
     return runs, objects()
 
 
-def _local_run_objects(folder: Path, run: str) -> list[ArchiveObject]:
-    found = []
-    for dirpath, dirs, files in os.walk(folder):
-        dirs[:] = [name for name in dirs if is_data_path(name)]  # never walk into _temporary/ or .x/
-        for name in files:
-            if not is_data_path(name):
-                continue
-            path = Path(dirpath, name)
-            stat = path.stat()
-            if stat.st_size == 0:
-                continue
-            found.append(ArchiveObject(str(path), stat.st_size, f"{stat.st_mtime_ns}-{stat.st_size}", run))
+async def _in_run_order(
+    runs: list[RunFolder], list_run: Callable[[RunFolder], Awaitable[list[ArchiveObject]]], ahead: int
+) -> AsyncIterator[ArchiveObject]:
+    """Every run's objects, runs in chronological order, with at most `ahead` runs being listed
+    (or listed and waiting) at any time."""
+    pending: deque[asyncio.Task[list[ArchiveObject]]] = deque()
+    upcoming = iter(runs)
+
+    def refill() -> None:
+        while len(pending) < ahead and (run := next(upcoming, None)) is not None:
+            pending.append(asyncio.ensure_future(list_run(run)))
+
+    try:
+        refill()
+        while pending:
+            found = await pending.popleft()
+            refill()
+            for obj in found:
+                yield obj
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _local_run_objects(folder: Path, run: str) -> list[ArchiveObject]:
+    # scandir, not os.walk and a stat per Path: a directory entry knows its type and stats its
+    # file without a path being built twice (a resume of small objects is mostly listing).
+    found: list[ArchiveObject] = []
+    folders = [str(folder)]
+    seen = 0
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                seen += 1
+                if seen % LISTING_SLICE == 0:
+                    await asyncio.sleep(0)
+                if not is_data_path(entry.name):
+                    continue  # never into _temporary/ or .x/; no _SUCCESS, .crc, _$folder$
+                if entry.is_dir(follow_symlinks=True):
+                    folders.append(entry.path)
+                    continue
+                stat = entry.stat()
+                if stat.st_size == 0:
+                    continue
+                etag = f"{stat.st_mtime_ns}-{stat.st_size}"
+                found.append(ArchiveObject(entry.path, stat.st_size, etag, run))
     found.sort(key=lambda obj: obj.key)
     return found
 
@@ -224,31 +266,17 @@ async def _list_s3(
         for common in page.get("CommonPrefixes", ()):
             folder_names.append(common["Prefix"][len(location.prefix) :].rstrip("/"))
     runs = select_runs(folder_names, since)
-    limit = asyncio.Semaphore(RUN_LISTING_CONCURRENCY)
 
     async def list_run(run: RunFolder) -> list[ArchiveObject]:
-        async with limit:
-            found = []
-            run_prefix = f"{location.prefix}{run.name}/"
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=run_prefix)
-            async for page in pages:
-                for entry in page.get("Contents", ()):
-                    key = entry["Key"]
-                    if entry["Size"] == 0 or not is_data_path(key[len(run_prefix) :]):
-                        continue
-                    found.append(ArchiveObject(key, entry["Size"], entry["ETag"].strip('"'), run.name))
-            return found
+        found = []
+        run_prefix = f"{location.prefix}{run.name}/"
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=run_prefix)
+        async for page in pages:
+            for entry in page.get("Contents", ()):
+                key = entry["Key"]
+                if entry["Size"] == 0 or not is_data_path(key[len(run_prefix) :]):
+                    continue
+                found.append(ArchiveObject(key, entry["Size"], entry["ETag"].strip('"'), run.name))
+        return found
 
-    async def objects() -> AsyncIterator[ArchiveObject]:
-        # Every run is listed concurrently, yet objects come out in chronological run order.
-        tasks = [asyncio.ensure_future(list_run(run)) for run in runs]
-        try:
-            for task in tasks:
-                for obj in await task:
-                    yield obj
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    return runs, objects()
+    return runs, _in_run_order(runs, list_run, RUN_LOOKAHEAD_S3)

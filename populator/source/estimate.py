@@ -69,6 +69,46 @@ def choose_sample(objects: Sequence[ArchiveObject], count: int) -> list[ArchiveO
     return chosen
 
 
+class EvenSample:
+    """Items spread evenly over a stream of unknown length, in bounded memory.
+
+    Keeps every `stride`-th item; when more than `keep` are kept, every other one goes and the
+    stride doubles. At the end the kept items are evenly spaced over the whole stream, and
+    `spread` picks `count` of them: `choose_sample` without holding a million-object listing. Up
+    to `keep` items nothing is dropped, so a small archive is sampled exactly as a list would be.
+    """
+
+    def __init__(self, count: int, keep: int = 4096) -> None:
+        self._keep = max(keep, 2 * count, 2)
+        self._stride = 1
+        self._seen = 0
+        self.items: list[Any] = []
+        self.total = 0
+
+    def add(self, item: Any) -> None:
+        self.total += 1
+        if self._seen % self._stride == 0:
+            self.items.append(item)
+            if len(self.items) > self._keep:
+                self.items = self.items[::2]
+                self._stride *= 2
+        self._seen += 1
+
+
+def choose_streamed(samples: dict[str, EvenSample], count: int) -> list[ArchiveObject]:
+    """`choose_sample` over the even samples of each kind: up to `count` objects, at least one of
+    each kind, shared out by how many objects each kind has."""
+    total = sum(sample.total for sample in samples.values())
+    chosen: list[ArchiveObject] = []
+    for sample in samples.values():
+        if count >= total:
+            chosen += sample.items
+            continue
+        share = max(1, round(count * sample.total / total))
+        chosen += spread(sample.items, share)
+    return chosen
+
+
 def spread(items: Sequence[Any], count: int) -> list[Any]:
     """`count` items evenly spaced over `items` (all of them when there are fewer)."""
     if count >= len(items):
@@ -157,7 +197,11 @@ class LineEstimate:
         sample = self.exact.get(obj.key)
         if sample is not None:
             return sample.lines
-        return obj.size * self.ratios.get(kind_of(obj), self.ratios.get("*", 0.0))
+        return self.lines_of(kind_of(obj), obj.size)
+
+    def lines_of(self, kind: str, size: int) -> float:
+        """The lines in `size` bytes of objects of one kind, read by nobody."""
+        return size * self.ratios.get(kind, self.ratios.get("*", 0.0))
 
     def events(self, obj: ArchiveObject) -> float:
         sample = self.exact.get(obj.key)

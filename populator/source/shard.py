@@ -113,23 +113,37 @@ class ShardLoad:
 
 def shard_distribution(objects: Iterable[tuple[str, int]], count: int) -> list[ShardLoad]:
     """How `(shard key, size)` pairs fall across `count` shards, shard 0 first."""
-    tallies = [[0, 0] for _ in range(count)]
+    tally = ShardTally(count)
     for shard_key, size in objects:
-        tally = tallies[shard_of(shard_key, count)]
-        tally[0] += 1
-        tally[1] += size
-    total_objects = sum(tally[0] for tally in tallies)
-    total_bytes = sum(tally[1] for tally in tallies)
-    return [
-        ShardLoad(
-            Shard(index, count),
-            found,
-            size,
-            found / total_objects if total_objects else 0.0,
-            size / total_bytes if total_bytes else 0.0,
-        )
-        for index, (found, size) in enumerate(tallies)
-    ]
+        tally.add(shard_key, size)
+    return tally.loads()
+
+
+class ShardTally:
+    """Objects and bytes per shard, counted as a listing streams by (nothing kept per object)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._objects = [0] * count
+        self._bytes = [0] * count
+
+    def add(self, shard_key: str, size: int) -> None:
+        index = shard_of(shard_key, self.count)
+        self._objects[index] += 1
+        self._bytes[index] += size
+
+    def loads(self) -> list[ShardLoad]:
+        total_objects, total_bytes = sum(self._objects), sum(self._bytes)
+        return [
+            ShardLoad(
+                Shard(index, self.count),
+                found,
+                size,
+                found / total_objects if total_objects else 0.0,
+                size / total_bytes if total_bytes else 0.0,
+            )
+            for index, (found, size) in enumerate(zip(self._objects, self._bytes, strict=True))
+        ]
 
 
 def imbalance(loads: Iterable[ShardLoad]) -> float:

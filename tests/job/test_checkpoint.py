@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import subprocess
+import sys
+
 import orjson
 import pytest
 
 from populator.errors import UsageError
-from populator.job.checkpoint import FinishedObject, JobIdentity, Journal, default_path
+from populator.job.checkpoint import (
+    GROUP_RECORDS,
+    GROUP_SECONDS,
+    FinishedObject,
+    JobIdentity,
+    Journal,
+    default_path,
+)
 from populator.source.archive import ArchiveObject
 
 IDENTITY = JobIdentity(archive="s3://acme/archive/", table="manifest", since=None, mode="batch")
@@ -106,3 +118,50 @@ def test_default_path_depends_on_the_job_identity(tmp_path):
     conditional = JobIdentity(IDENTITY.archive, IDENTITY.table, IDENTITY.since, "conditional")
     sharded = JobIdentity(IDENTITY.archive, IDENTITY.table, IDENTITY.since, "batch", shard="1/3")
     assert len({first, default_path(conditional), default_path(sharded)}) == 3
+
+
+def test_records_are_committed_in_groups_within_a_tenth_of_a_second(tmp_path):
+    path = tmp_path / "j.jsonl"
+
+    async def main():
+        journal = Journal.open(path, IDENTITY)
+        for n in range(10):
+            journal.record(finished(f"k{n}"))
+        committed_at_once = len(path.read_bytes().splitlines()) - 1
+        await asyncio.sleep(GROUP_SECONDS * 3)
+        committed_later = len(path.read_bytes().splitlines()) - 1
+        for n in range(GROUP_RECORDS):
+            journal.record(finished(f"g{n}"))
+        committed_full_group = len(path.read_bytes().splitlines()) - 1
+        await journal.aclose()
+        return committed_at_once, committed_later, committed_full_group
+
+    at_once, later, full = asyncio.run(main())
+    assert (at_once, later) == (0, 10)  # one write and fsync for the ten, a moment later
+    assert full == 10 + GROUP_RECORDS  # a full group goes at once
+
+
+def test_kill_9_between_groups_loses_only_the_group_not_yet_committed(tmp_path):
+    """A real SIGKILL after one full group and part of the next."""
+    path = tmp_path / "j.jsonl"
+    script = f"""
+import asyncio, os, signal
+from pathlib import Path
+from populator.job.checkpoint import FinishedObject, JobIdentity, Journal, GROUP_RECORDS
+identity = JobIdentity(**{IDENTITY.as_dict()!r})
+
+async def main():
+    journal = Journal.open(Path({str(path)!r}), identity)
+    for n in range(GROUP_RECORDS + 5):
+        journal.record(FinishedObject(f"k{{n}}", "e1", 10, 3, 2, 0))
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    again = Journal.open(path, IDENTITY)
+    assert again.finished_count == GROUP_RECORDS
+    assert again.is_finished(obj(f"k{GROUP_RECORDS - 1}"))
+    assert not again.is_finished(obj(f"k{GROUP_RECORDS}"))  # the uncommitted five are read again
+    again.close()

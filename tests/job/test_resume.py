@@ -216,7 +216,7 @@ def test_a_table_that_throttles_loses_nothing(aws, dynamo_proxy, monkeypatch, un
     storage, resolver = write_configs(tmp_path, unique_name)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo_proxy.url)
     create_table(tmp_path, storage, resolver)
-    dynamo_proxy.limit_capacity(600)  # items per second, about a second's worth of burst
+    dynamo_proxy.limit_capacity(300)  # items per second, a second's worth of burst: well below any pace
 
     tally = run_job(
         str(root),

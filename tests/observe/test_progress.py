@@ -83,10 +83,10 @@ def busy_tally() -> Tally:
         )
     )
     objects = [obj(runs[0], 0), obj(runs[0], 1), obj(runs[1], 2), obj(runs[1], 3)]
-    for o in objects:
+    hub.publish(ObjectSkipped(objects[0]))  # listed, and done before
+    for o in objects[1:]:
         hub.publish(ObjectListed(o))
     hub.publish(ListingDone(4, 4000))
-    hub.publish(ObjectSkipped(objects[0]))
     hub.publish(BytesRead(objects[1], 1000))
     hub.publish(LinesParsed(objects[1], 120, 1, Counter(field_count=2), 7, 0))
     hub.publish(ItemsAcknowledged(objects[1], 110, 0))
@@ -129,6 +129,34 @@ def test_snapshot_reads_the_tally_and_measures_rates_over_a_window():
     third = speed.snapshot()
     assert third.items_per_s_now == 0.0  # nothing written in the last 10 s
     assert third.items_per_s_avg > 0
+
+
+def test_on_a_resume_that_skips_most_objects_progress_and_eta_count_only_what_is_left():
+    """9,000 of 10,000 objects finished before: the bar and the time left are about the 1,000."""
+    from datetime import UTC, datetime
+
+    tally = Tally()
+    hub = Hub([tally])
+    runs = [f"run=2026-11-{day:02d}-00-00-00" for day in range(1, 11)]
+    folders = [RunFolder(datetime(2026, 11, day + 1, tzinfo=UTC), run) for day, run in enumerate(runs)]
+    hub.publish(RunsSelected(folders))
+    objects = [obj(runs[n // 1000], n) for n in range(10_000)]
+    for index, o in enumerate(objects):
+        hub.publish(ObjectSkipped(o) if index < 9_000 else ObjectListed(o))
+    hub.publish(ListingDone(len(objects), 1000 * len(objects)))
+    clock = FakeClock()
+    speed = Speedometer(tally, window=10.0, clock=clock)
+    speed.snapshot()
+    for o in objects[9_000:9_500]:  # half of what is left, in 10 s
+        hub.publish(BytesRead(o, o.size))
+        hub.publish(ObjectFinished(o, 10, 10, 0))
+    clock.now += 10
+    snap = speed.snapshot()
+    assert snap.bytes_total == 1000 * 1000  # the skipped objects' bytes are not to be read
+    assert snap.fraction == pytest.approx(0.5)
+    assert snap.eta_s == pytest.approx(10.0)  # the other half, at the same pace
+    assert (snap.objects_skipped, snap.objects_done) == (9_000, 500)
+    assert snap.runs_done == 9  # every run whose objects were all skipped or finished
 
 
 def test_eta_is_unknown_while_listing_and_zero_when_done():

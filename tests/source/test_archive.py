@@ -253,3 +253,83 @@ async def test_nested_keys_shard_alike_on_s3_and_on_disk(aws, unique_name, tmp_p
         local_keys = [local_location.relative_key(o.key) async for o in local]
         assert remote_keys == local_keys
         assert all(shard.holds(key) for key in local_keys)
+
+
+def test_a_year_of_run_folders_is_listed_a_few_runs_ahead_of_the_readers(aws, unique_name):
+    """More than 5,000 run folders on moto: at most RUN_LOOKAHEAD_S3 runs are listed ahead of the
+    objects consumed, so memory holds a few runs' objects, not the archive's."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    from populator.config.aws import new_session, s3_client
+    from populator.config.storage import AwsSettings
+    from populator.source.archive import RUN_LOOKAHEAD_S3, list_archive, parse_location
+
+    aws.boto3_client("s3").create_bucket(Bucket=unique_name)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    runs = [f"run={start + timedelta(hours=n):%Y-%m-%d-%H-%M-%S}" for n in range(5_100)]
+    # Set up in moto's own store (the server runs in this process): 5,100 PutObjects over HTTP
+    # took 27 s. What is tested, the listing, goes over HTTP as ever.
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    for run in runs:
+        backend.put_object(unique_name, f"a/{run}/part-0", b"x")
+    read = 300  # objects a slow reader takes before the run stops
+
+    async def main():
+        settings = AwsSettings(profile=None, dynamodb_region="us-east-1", dynamodb_keys=None, pool_size=16)
+        async with s3_client(new_session(None), settings) as client:
+            started: list[str] = []
+            paginator_of = client.get_paginator
+
+            def counting(name):
+                paginator = paginator_of(name)
+                paginate = paginator.paginate
+
+                def counted(**kwargs):
+                    if kwargs.get("Prefix", "").count("run=") == 1:
+                        started.append(kwargs["Prefix"])
+                    return paginate(**kwargs)
+
+                paginator.paginate = counted
+                return paginator
+
+            client.get_paginator = counting
+            selected, objects = await list_archive(parse_location(f"s3://{unique_name}/a/"), None, client)
+            consumed = most_ahead = 0
+            async for _ in objects:
+                consumed += 1
+                for _ in range(5):
+                    await asyncio.sleep(0)  # a slow reader: the listing gets every chance to run ahead
+                most_ahead = max(most_ahead, len(started) - consumed)
+                if consumed == read:
+                    break
+            await objects.aclose()
+            return len(selected), most_ahead, list(started)
+
+    count, most_ahead, started = asyncio.run(main())
+    assert count == len(runs)
+    assert most_ahead <= RUN_LOOKAHEAD_S3
+    assert read <= len(started) <= read + RUN_LOOKAHEAD_S3  # not 5,100 listings held at once
+    assert started == [f"a/{run}/" for run in runs[: len(started)]]  # in chronological order
+
+
+def test_an_even_sample_of_a_stream_keeps_little_and_spreads_like_a_list_would():
+    import itertools
+
+    from populator.source.estimate import EvenSample, spread
+
+    small = EvenSample(8)
+    for n in range(1_000):
+        small.add(n)
+    assert spread(small.items, 8) == spread(list(range(1_000)), 8)  # up to `keep`, nothing is dropped
+    big = EvenSample(8, keep=64)
+    for n in range(1_000_000):
+        big.add(n)
+    assert big.total == 1_000_000 and len(big.items) <= 64
+    picked = spread(big.items, 8)
+    gaps = [b - a for a, b in itertools.pairwise(picked)]
+    assert max(gaps) - min(gaps) <= 2 * 1_000_000 // 64  # evenly spaced, to within one stride
+    assert picked[0] < 1_000_000 // 8 and picked[-1] > 1_000_000 * 7 // 8

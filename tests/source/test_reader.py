@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import io
+import threading
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
@@ -10,6 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from populator.events import TooLongLine
+from populator.source import reader
 from populator.source.reader import CorruptObject, LineBlock, decoded_chunks, file_chunks, iter_lines
 
 
@@ -139,3 +143,47 @@ async def test_file_chunks_streams_a_local_file(tmp_path):
     async for block in iter_lines(decoded_chunks(file_chunks(str(path)))):
         total += len(block.lines)
     assert total == 4 * 50_000
+
+
+async def test_a_large_local_file_is_read_on_the_loop_and_lets_other_tasks_run(tmp_path, monkeypatch):
+    data = bytes(range(256)) * 4096  # 1 MiB: streamed, not read whole
+    path = tmp_path / "part-00000"
+    path.write_bytes(data)
+    loop = asyncio.get_running_loop()
+
+    def no_thread(*args, **kwargs):
+        raise AssertionError("a fast local read went through a thread")
+
+    monkeypatch.setattr(loop, "run_in_executor", no_thread)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    chunks = [chunk async for chunk in file_chunks(str(path), path.stat().st_size)]
+    task.cancel()
+    assert b"".join(chunks) == data and len(chunks) == len(data) // reader.CHUNK_BYTES
+    assert ticks >= len(chunks) - 1  # the loop went round between chunks
+
+
+async def test_reads_that_keep_stalling_go_through_a_thread(tmp_path, monkeypatch):
+    data = b"x" * (3 * reader.CHUNK_BYTES + 5)
+    path = tmp_path / "part-00000"
+    path.write_bytes(data)
+    monkeypatch.setattr(reader, "FAST_READ_SECONDS", -reader.STALL_SECONDS)  # every read "stalls"
+    threads: list[int] = []  # the thread of each read
+
+    class Recorded(io.FileIO):
+        def read(self, size: int = -1) -> bytes | None:
+            threads.append(threading.get_ident())
+            return super().read(size)
+
+    monkeypatch.setattr(reader, "open", lambda path, mode, buffering: Recorded(path, mode), raising=False)
+    chunks = [chunk async for chunk in file_chunks(str(path))]
+    assert b"".join(chunks) == data
+    main = threading.get_ident()
+    assert threads[0] == main and threads[1:] and all(ident != main for ident in threads[1:])

@@ -58,6 +58,18 @@ Where moto differs from DynamoDB, the proxy answers as DynamoDB documents:
   ``{"reason": ..., "resource": <the table's ARN>}``, as DynamoDB has since 2025.
 * ``describe_table_extra``: fields merged into every DescribeTable's ``Table``, for what moto
   does not model (``OnDemandThroughput``, ``WarmThroughput``).
+* ``ImportTable`` / ``DescribeImport`` (always on): moto ignores ``ClientToken``, accepts an
+  import into a table that exists (its import thread then fails), answers a 500 for an unknown
+  ARN, and ends an import with any item error ``FAILED``. The proxy answers as DynamoDB
+  documents: a token seen before with the same parameters returns that import (it is not
+  started again; with other parameters, 400 ``IdempotentParameterMismatchException``); an
+  existing table is 400 ``ResourceInUseException``; an unknown ARN 400
+  ``ImportNotFoundException``; item errors without a failure code leave the import
+  ``COMPLETED`` with its ``ErrorCount`` (the errors go to CloudWatch). ``imports_started``
+  counts the imports moto was asked to start.
+* ``hold_imports``: while True, every import is reported ``IN_PROGRESS`` with nothing processed
+  (a DynamoDB import takes minutes at least; moto's is over at once), to test waiting on one
+  and reattaching to it; set it back to False and the next DescribeImport tells moto's outcome.
 
 Counters: ``calls`` (operation name from ``X-Amz-Target`` -> requests received, faulted or
 not; requests without the header count under ``""``) and ``unprocessed_items_returned``.
@@ -132,6 +144,7 @@ class DynamoProxy(LoopbackProxy):
     strip_consumed_capacity: Knob[bool] = Knob(False, _check_bool)
     throttling_reasons: Knob[tuple[str, ...] | None] = Knob(None, _check_reasons)
     describe_table_extra: Knob[dict[str, Any] | None] = Knob(None, _check_mapping)
+    hold_imports: Knob[bool] = Knob(False, _check_bool)
 
     def __init__(self, upstream_url: str) -> None:
         super().__init__(upstream_url)
@@ -144,6 +157,9 @@ class DynamoProxy(LoopbackProxy):
         self._capacity: float | None = None
         self._tokens = 0.0
         self._refilled = time.monotonic()
+        #: ImportTable's ClientToken → (its other parameters, the import's ARN)
+        self._import_tokens: dict[str, tuple[str, str]] = {}
+        self._imports_started = 0
 
     # ------------------------------------------------------------ knobs, counters
 
@@ -151,6 +167,12 @@ class DynamoProxy(LoopbackProxy):
     def unprocessed_items_returned(self) -> int:
         with self._lock:
             return self._unprocessed_items_returned
+
+    @property
+    def imports_started(self) -> int:
+        """ImportTable requests forwarded to moto (a repeated token is answered here)."""
+        with self._lock:
+            return self._imports_started
 
     @property
     def items_stored(self) -> int:
@@ -189,6 +211,7 @@ class DynamoProxy(LoopbackProxy):
             self.access_keys.clear()
             self._unprocessed_items_returned = 0
             self._items_stored = 0
+            self._imports_started = 0
 
     def reset_faults(self) -> None:
         self.unprocessed_share = 0.0
@@ -201,6 +224,7 @@ class DynamoProxy(LoopbackProxy):
         self.strip_consumed_capacity = False
         self.throttling_reasons = None
         self.describe_table_extra = None
+        self.hold_imports = False
 
     def unprocess_next(self, requests: int | None, share: float = 1.0) -> None:
         """Withhold ``share`` of the items of the next ``requests`` BatchWriteItem requests
@@ -280,6 +304,10 @@ class DynamoProxy(LoopbackProxy):
             return self._as_dynamodb_counts(body, response)
         if operation == "DescribeTable" and self.describe_table_extra:
             return self._describe_with_extra(await self._forward(request, body))
+        if operation == "ImportTable":
+            return await self._import_table(request, body)
+        if operation == "DescribeImport":
+            return await self._describe_import(request, body)
         return await self._forward(request, body)
 
     # ---------------------------------------------- where moto differs from DynamoDB
@@ -335,6 +363,89 @@ class DynamoProxy(LoopbackProxy):
         answer = json.loads(response.body)  # type: ignore[arg-type]
         answer["Table"].update(self.describe_table_extra or {})
         return _json_response(200, answer)
+
+    async def _import_table(self, request: web.Request, body: bytes) -> web.Response:
+        try:
+            document = json.loads(body)
+            table = document["TableCreationParameters"]["TableName"]
+        except (ValueError, KeyError, TypeError):
+            return await self._forward(request, body)  # let moto reject it
+        token = document.get("ClientToken")
+        parameters = json.dumps({k: v for k, v in document.items() if k != "ClientToken"}, sort_keys=True)
+        with self._lock:
+            known = self._import_tokens.get(token) if token else None
+        if known is not None:
+            if known[0] != parameters:
+                return _error(
+                    400,
+                    "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                    "The client token was used before with other parameters.",
+                )
+            status, payload = await self._call(request, "DescribeImport", {"ImportArn": known[1]})
+            if status != 200:
+                return _json_response(status, json.loads(payload) if payload else {})
+            return _json_response(200, self._as_dynamodb_import(json.loads(payload)))
+        status, _ = await self._call(request, "DescribeTable", {"TableName": table})
+        if status == 200:
+            in_use = "com.amazonaws.dynamodb.v20120810#ResourceInUseException"
+            return _error(400, in_use, f"Table already exists: {table}")
+        response = await self._forward(request, body, identity=True)
+        if response.status != 200:
+            return response
+        answer = json.loads(response.body)  # type: ignore[arg-type]
+        with self._lock:
+            self._imports_started += 1
+            if token:
+                self._import_tokens[token] = (parameters, answer["ImportTableDescription"]["ImportArn"])
+        return _json_response(200, self._as_dynamodb_import(answer))
+
+    async def _describe_import(self, request: web.Request, body: bytes) -> web.Response:
+        response = await self._forward(request, body, identity=True)
+        if response.status >= 500:  # moto's KeyError for an ARN it does not know
+            return _error(400, "com.amazonaws.dynamodb.v20120810#ImportNotFoundException", "Import not found")
+        if response.status != 200:
+            return response
+        return _json_response(200, self._as_dynamodb_import(json.loads(response.body)))  # type: ignore[arg-type]
+
+    def _as_dynamodb_import(self, answer: dict[str, Any]) -> dict[str, Any]:
+        description = answer.get("ImportTableDescription", {})
+        if self.hold_imports:
+            description.update(
+                ImportStatus="IN_PROGRESS",
+                ProcessedItemCount=0,
+                ImportedItemCount=0,
+                ErrorCount=0,
+                ProcessedSizeBytes=0,
+            )
+            description.pop("FailureCode", None)
+            description.pop("FailureMessage", None)
+        elif (
+            description.get("ImportStatus") == "FAILED"
+            and not description.get("FailureCode")
+            and description.get("ErrorCount")
+        ):
+            description["ImportStatus"] = "COMPLETED"  # item errors: logged to CloudWatch, not a failure
+            description.pop("FailureMessage", None)
+        for field in ("FailureCode", "FailureMessage"):
+            if description.get(field) is None:
+                description.pop(field, None)
+        return answer
+
+    async def _call(
+        self, request: web.Request, operation: str, document: dict[str, Any]
+    ) -> tuple[int, bytes]:
+        """Another DynamoDB operation sent to moto, with the request's credentials."""
+        assert self._session is not None
+        headers = {
+            "Content-Type": JSON_CONTENT_TYPE,
+            "X-Amz-Target": f"DynamoDB_20120810.{operation}",
+            "Authorization": request.headers.get("Authorization", ""),
+            "Accept-Encoding": "identity",
+        }
+        async with self._session.post(
+            self.upstream_url + "/", data=json.dumps(document).encode(), headers=headers
+        ) as response:
+            return response.status, await response.read()
 
     async def _forward(self, request: web.Request, body: bytes, *, identity: bool = False) -> web.Response:
         status, headers, payload = await self._upstream(request, body, identity=identity)

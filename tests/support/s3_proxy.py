@@ -45,6 +45,10 @@ body to its caller, so only the caller's own read retry can get past them.
 ``targets`` (``None``, the default: every object) is a ``frozenset`` of object keys (without
 the bucket) that faults are limited to; :meth:`S3Proxy.target` sets it from keys.
 
+``deny_operations`` (``None``: off) is a ``frozenset`` of operation names (as ``calls`` counts
+them: ``PutObject``, ``ListObjectsV2`` ...) answered 403 ``AccessDenied``, as S3 answers a
+missing IAM permission; it applies to every request, not only GetObject, and takes no budget.
+
 Counters: ``calls`` (operation -> requests received, faulted or not: ``GetObject``,
 ``HeadObject``, ``PutObject``, ``DeleteObject``, ``ListObjectsV2``, ``ListObjects``,
 ``CreateBucket``, ``HeadBucket``, ``ListBuckets``, otherwise ``"<METHOD> object|bucket|service"``),
@@ -116,6 +120,7 @@ class S3Proxy(LoopbackProxy):
     reset_next: Knob[int] = Knob(0, check_budget)
     short_body_next: Knob[int] = Knob(0, check_budget)
     targets: Knob[frozenset[str] | None] = Knob(None, check_keys)
+    deny_operations: Knob[frozenset[str] | None] = Knob(None, check_keys)
 
     def __init__(self, upstream_url: str) -> None:
         super().__init__(upstream_url)
@@ -148,6 +153,7 @@ class S3Proxy(LoopbackProxy):
             self.reset_next = 0
             self.short_body_next = 0
             self.targets = None
+            self.deny_operations = None
 
     def _admit(self, operation: str, key: str | None) -> _Fault | None:
         """Count the request and take one unit of the first fault budget that is set."""
@@ -173,6 +179,9 @@ class S3Proxy(LoopbackProxy):
         body = await request.read()
         operation, key = classify(request.method, request.raw_path)
         fault = self._admit(operation, key)
+        denied = self.deny_operations
+        if denied is not None and operation in denied:
+            return _error(403, "AccessDenied", "Access Denied", request)
         if fault is _Fault.SLOWDOWN:
             return _error(503, "SlowDown", "Please reduce your request rate.", request)
         if fault is _Fault.SERVER_ERROR:
