@@ -15,11 +15,11 @@ drawn from its own `Profile`:
 - **fingerprints**: the share of events that carry one (the enrichment can be off, and
   snowplow-rdb-loader's fixtures leave most lines without one), and the hash (MD5, SHA-1,
   SHA-256, SHA-512: 32 to 128 hex digits, lower case).
-- **line length**: the mix of event kinds (page pings of ~0.6 KB, page views, link clicks and
-  mobile screen views of 1-1.5 KB, events with product or basket contexts of 2-8 KB, and now and
-  then one of 20-60 KB).
+- **line length**: the mix of event kinds (a server-side tracker's events of ~0.9 KB; web page
+  views, pings and link clicks and mobile screen views of 1.1-2.2 KB, 1.3-1.5 KB on average;
+  events with basket contexts of 2-8 KB, and now and then one of 20-45 KB).
 - **compressibility**: how many sessions interleave (fewer: more repeated user, page and device
-  fields inside gzip's 32 KB window) and the gzip level the writer used (1, 6 or 9): 4:1 to 12:1.
+  fields inside gzip's 32 KB window) and the gzip level the writer used (1, 6 or 9): 5:1 to 11:1.
 - **true_tstamp**: set on a share of the events (the tracker sent one), empty otherwise.
 - **object sizes and counts**: from a few hundred events (an S3 loader flushing often) to
   60,000 or more.
@@ -81,7 +81,7 @@ VARIED: tuple[Profile, ...] = (
     Profile(50_000, mix="server", level=9),  # server-side events: short, very repetitive
     Profile(40_000, mix="pings", sessions=120, level=9),
     Profile(30_000, mix="mobile", etl="s", fingerprint_hex=40, sessions=800),
-    Profile(15_000, mix="heavy", fingerprint_hex=128),  # 2-8 KB lines, a few of 20-60 KB
+    Profile(15_000, mix="heavy", fingerprint_hex=128),  # 2-8 KB lines, a few of 20-45 KB
     Profile(40_000, sessions=5000, level=1),  # many sessions: little repetition
     Profile(40_000, etl="run", fingerprinted=0.8, true_tstamp=0.1),
     *(Profile(500 + 300 * k, mix="lean", fingerprinted=0.9, sessions=60) for k in range(24)),  # small objects
@@ -402,7 +402,7 @@ def _line(rng: random.Random, session: _Session, profile: Profile, etl: str, col
         f[5] = "struct"
         f[52:57] = ["basket", "add", f"SKU-{rng.randrange(10**6):06d}", "size=M", str(rng.randrange(5, 200))]
         f[125:129] = ["com.google.analytics", "event", "jsonschema", "1-0-0"]
-    else:  # a basket: product contexts, 2-8 KB, now and then 20-60 KB
+    else:  # a basket: product contexts, 2-8 KB, now and then 20-45 KB
         f[5] = "unstruct"
         count = rng.randrange(8, 60) if rng.random() > 0.01 else rng.randrange(150, 450)
         start = rng.randrange(len(_PRODUCTS))
