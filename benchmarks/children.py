@@ -1,4 +1,4 @@
-"""Child processes for the harness: timed runs with their own peak RSS, and the two endpoints.
+"""Child processes for the harness: timed runs with their own peak RSS, and the endpoints.
 
 A measured command runs in its own process; its wall time is taken with `perf_counter` around
 it. Its peak RSS is the largest `VmHWM` (the kernel's per-process high-water mark) read from
@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .fixtures import ROOT, child_env
 
@@ -189,7 +189,13 @@ def _descendants(known: set[int]) -> set[int]:
 
 
 class Endpoint:
-    """A running `endpoint.py` process and a small client for its counters."""
+    """A running endpoint script and a small client for its counters.
+
+    The script serves HTTP on a free loopback port and prints that port on its first stdout line;
+    its stderr goes to `<log_dir>/endpoint-<name>.stderr`. By default it is `endpoint.py`, the
+    DynamoDB stand-in, with the flags that `latency_ms`, `capacity`, `on_demand` and
+    `maximum_reason` make; given `args`, `script` is started with those instead.
+    """
 
     def __init__(
         self,
@@ -200,27 +206,32 @@ class Endpoint:
         *,
         on_demand: bool = False,
         maximum_reason: str | None = None,
+        script: Path = ENDPOINT_SCRIPT,
+        args: Sequence[str] | None = None,
     ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.capacity = capacity
         self.on_demand = on_demand
         self.maximum_reason = maximum_reason  # None: not an on-demand maximum; "": one without reasons
-        command = [
-            sys.executable,
-            str(ENDPOINT_SCRIPT),
-            f"--latency-ms={latency_ms}",
-            f"--capacity={capacity}",
-            *(["--on-demand"] if on_demand else []),
-            *(
-                [f"--throttling-reason={maximum_reason}", "--whole-requests"]
-                if maximum_reason is not None
-                else []
-            ),
-        ]
+        if args is None:
+            args = [
+                f"--latency-ms={latency_ms}",
+                f"--capacity={capacity}",
+                *(["--on-demand"] if on_demand else []),
+                *(
+                    [f"--throttling-reason={maximum_reason}", "--whole-requests"]
+                    if maximum_reason is not None
+                    else []
+                ),
+            ]
         self._stderr = (log_dir / f"endpoint-{name}.stderr").open("wb")
         self._process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=self._stderr, env=child_env(None), cwd=ROOT
+            [sys.executable, str(script), *args],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=child_env(None),
+            cwd=ROOT,
         )
         self.url = f"http://127.0.0.1:{self._read_port()}"
 
@@ -259,7 +270,7 @@ class Endpoint:
                 self._process.wait()
         self._stderr.close()
 
-    def __enter__(self) -> Endpoint:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

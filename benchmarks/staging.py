@@ -19,18 +19,13 @@ listed, read back or deleted: what is timed is staging.
 
 from __future__ import annotations
 
-import json
 import re
-import select
-import subprocess
 import sys
-import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 
-from .children import HarnessError, run_child
-from .fixtures import ROOT, child_env
+from .children import Endpoint, run_child
+from .fixtures import child_env
 from .measurements import CONCURRENCY, Bench
 from .report import Row
 
@@ -42,46 +37,12 @@ STAGING_TARGET = 0.67
 _ITEMS = re.compile(r"^items (?:to write|staged by this run): ([\d,]+)$", re.MULTILINE)
 
 
-class StagingEndpoint:
-    """The script below, running; `url` for both AWS_ENDPOINT_URL_S3 and _DYNAMODB."""
+class StagingEndpoint(Endpoint):
+    """`staging_endpoint.py`, running; `url` for both AWS_ENDPOINT_URL_S3 and _DYNAMODB, `stats()`
+    its counters."""
 
     def __init__(self, log_dir: Path) -> None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self._stderr = (log_dir / "endpoint-staging.stderr").open("wb")
-        self._process = subprocess.Popen(
-            [sys.executable, str(SCRIPT)],
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=child_env(None),
-            cwd=ROOT,
-        )
-        assert self._process.stdout is not None
-        ready, _, _ = select.select([self._process.stdout], [], [], 30)
-        line = self._process.stdout.readline().strip() if ready else b""
-        if not line.isdigit():
-            self.stop()
-            raise HarnessError("the staging endpoint did not start (see benchmarks/out/logs/)")
-        self.url = f"http://127.0.0.1:{int(line)}"
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "/__stats", timeout=30) as response:
-            return dict(json.loads(response.read()))
-
-    def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._stderr.close()
-
-    def __enter__(self) -> StagingEndpoint:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__("staging", 0, 0, log_dir, script=SCRIPT, args=())
 
 
 def _items(stdout: str) -> int:

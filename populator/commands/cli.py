@@ -93,7 +93,9 @@ def _root(
     """Back-fill the Snowplow event manifest (DynamoDB) from an enriched-event archive."""
 
 
-# The arguments and options that run, plan and verify share, defined once.
+# The arguments and options that several commands share, defined once. An option whose help or
+# default differs between commands (--include-expired, --processes, --checkpoint, --log-level...)
+# stays declared in each, so that every command's --help says what it does there.
 ArchiveArgument = Annotated[
     str, typer.Argument(help="s3://bucket/prefix/ (s3n://, s3a:// too) or a local directory.")
 ]
@@ -127,6 +129,30 @@ OnDemandOption = Annotated[
 ProfileOption = Annotated[
     str | None, typer.Option(help="AWS profile (default: AWS_PROFILE or the default chain).")
 ]
+# Options that run and import declare alike.
+ConcurrencyOption = Annotated[int, typer.Option(min=1, max=1024, help="Objects read in parallel.")]
+BadRowsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--bad-rows", help="Append bad rows (object, line, reason, first KiB) to this JSON-lines file."
+    ),
+]
+MaxBadRowsOption = Annotated[
+    int | None, typer.Option("--max-bad-rows", min=0, help="Stop (exit 1) after more bad rows than this.")
+]
+ReadAttemptsOption = Annotated[
+    int, typer.Option(min=1, max=100, help="Reads of an object (from its start) before it is failed.")
+]
+RetryBaseDelayOption = Annotated[
+    float, typer.Option(min=0.0, hidden=True, help="First backoff step in seconds (tests).")
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and errors.")]
+ProgressIntervalOption = Annotated[
+    float,
+    typer.Option(
+        "--progress-interval", min=0.1, help="Off a terminal: one progress line every this many seconds."
+    ),
+]
 
 
 @app.command(epilog=RUN_EXAMPLES)
@@ -135,7 +161,7 @@ def run(
     storage_config: StorageConfigArgument,
     resolver_config: ResolverConfigArgument,
     since: SinceOption = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=1024, help="Objects read in parallel.")] = 32,
+    concurrency: ConcurrencyOption = 32,
     writers: Annotated[
         int | None,
         typer.Option(
@@ -191,9 +217,7 @@ def run(
     max_attempts: Annotated[
         int, typer.Option(min=1, max=100, help="Attempts per write request before its object is failed.")
     ] = RetryPolicy.attempts,
-    retry_base_delay: Annotated[
-        float, typer.Option(min=0.0, hidden=True, help="First backoff step in seconds (tests).")
-    ] = RetryPolicy.base_delay,
+    retry_base_delay: RetryBaseDelayOption = RetryPolicy.base_delay,
     max_write_rate: Annotated[
         float | None,
         typer.Option(
@@ -226,15 +250,8 @@ def run(
     restart: Annotated[
         bool, typer.Option("--restart", help="Ignore and replace the checkpoint: start the job over.")
     ] = False,
-    bad_rows: Annotated[
-        Path | None,
-        typer.Option(
-            "--bad-rows", help="Append bad rows (object, line, reason, first KiB) to this JSON-lines file."
-        ),
-    ] = None,
-    max_bad_rows: Annotated[
-        int | None, typer.Option("--max-bad-rows", min=0, help="Stop (exit 1) after more bad rows than this.")
-    ] = None,
+    bad_rows: BadRowsOption = None,
+    max_bad_rows: MaxBadRowsOption = None,
     processes: Annotated[
         int,
         typer.Option(
@@ -244,9 +261,7 @@ def run(
             "counting a container's CPU limit).",
         ),
     ] = usable_cores(),
-    read_attempts: Annotated[
-        int, typer.Option(min=1, max=100, help="Reads of an object (from its start) before it is failed.")
-    ] = ReadRetryPolicy.attempts,
+    read_attempts: ReadAttemptsOption = ReadRetryPolicy.attempts,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -255,13 +270,8 @@ def run(
             "reads K from AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX.",
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and errors.")] = False,
-    progress_interval: Annotated[
-        float,
-        typer.Option(
-            "--progress-interval", min=0.1, help="Off a terminal: one progress line every this many seconds."
-        ),
-    ] = DEFAULT_INTERVAL_SECONDS,
+    quiet: QuietOption = False,
+    progress_interval: ProgressIntervalOption = DEFAULT_INTERVAL_SECONDS,
     log_level: Annotated[
         logs.LogLevel | None,
         typer.Option(
@@ -559,7 +569,7 @@ def import_(
             help="After the import, read back this many of the archive's events, as verify does (0: none).",
         ),
     ] = 100,
-    concurrency: Annotated[int, typer.Option(min=1, max=1024, help="Objects read in parallel.")] = 32,
+    concurrency: ConcurrencyOption = 32,
     processes: Annotated[
         int,
         typer.Option(min=1, max=256, help="Worker processes (default: the CPUs this process may use)."),
@@ -576,21 +586,10 @@ def import_(
     restart: Annotated[
         bool, typer.Option("--restart", help="Ignore the journals and the staged objects: stage anew.")
     ] = False,
-    bad_rows: Annotated[
-        Path | None,
-        typer.Option(
-            "--bad-rows", help="Append bad rows (object, line, reason, first KiB) to this JSON-lines file."
-        ),
-    ] = None,
-    max_bad_rows: Annotated[
-        int | None, typer.Option("--max-bad-rows", min=0, help="Stop (exit 1) after more bad rows than this.")
-    ] = None,
-    read_attempts: Annotated[
-        int, typer.Option(min=1, max=100, help="Reads of an object (from its start) before it is failed.")
-    ] = ReadRetryPolicy.attempts,
-    retry_base_delay: Annotated[
-        float, typer.Option(min=0.0, hidden=True, help="First backoff step in seconds (tests).")
-    ] = RetryPolicy.base_delay,
+    bad_rows: BadRowsOption = None,
+    max_bad_rows: MaxBadRowsOption = None,
+    read_attempts: ReadAttemptsOption = ReadRetryPolicy.attempts,
+    retry_base_delay: RetryBaseDelayOption = RetryPolicy.base_delay,
     shard: Annotated[
         str | None,
         typer.Option(metavar="K/N", help="Not supported by import (exit 2): stage from one machine."),
@@ -602,13 +601,8 @@ def import_(
     part_mib: Annotated[
         int | None, typer.Option("--part-mib", min=5, hidden=True, help="Multipart part size in MiB (tests).")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary and errors.")] = False,
-    progress_interval: Annotated[
-        float,
-        typer.Option(
-            "--progress-interval", min=0.1, help="Off a terminal: one progress line every this many seconds."
-        ),
-    ] = DEFAULT_INTERVAL_SECONDS,
+    quiet: QuietOption = False,
+    progress_interval: ProgressIntervalOption = DEFAULT_INTERVAL_SECONDS,
     log_level: Annotated[
         logs.LogLevel | None,
         typer.Option("--log-level", case_sensitive=False, help="Least severe log records on stderr."),

@@ -196,15 +196,17 @@ class _Pool:
             context.Process(
                 target=_worker_main,
                 args=(
-                    worker_job,
-                    index,
-                    parent,
-                    self._queues[index],
-                    self._events[index],
-                    self._ready,
-                    self._stop,
-                    self._rate,
-                    sink,
+                    WorkerSetup(
+                        worker_job,
+                        index,
+                        parent,
+                        self._queues[index],
+                        self._events[index],
+                        self._ready,
+                        self._stop,
+                        self._rate,
+                        sink,
+                    ),
                 ),
                 name=f"populator-worker-{index}",
                 daemon=True,
@@ -355,22 +357,34 @@ def _merge(known: Any, event: Any) -> Event:
 # ----------------------------------------------------------------------------- worker side
 
 
-def _worker_main(
-    job: Any,
-    index: int,
-    parent: int,
-    objects: Any,
-    events: Any,
-    ready: Any,
-    stop: Any,
-    rate: RateSharing,
-    sink: Sink | None = None,
-) -> None:
+@dataclasses.dataclass(frozen=True)
+class WorkerSetup:
+    """What one worker process is started with: its job, who it is, and its ends of the parent's
+    queues, events and rate controller.
+
+    A plain module-level dataclass of picklable fields: handed over as it is to a forked worker,
+    and it would pickle for a spawned one (multiprocessing's queues and events pickle while a
+    process is being started).
+    """
+
+    job: Any  # the job as a worker runs it: one process, its share of the slots, no journal
+    index: int  # the worker's number, 0 to P-1, on every message it sends
+    parent: int  # the parent's pid: a worker whose parent is gone exits
+    objects: Any  # queue from the parent: ("table", TableInfo or None), then objects, then None
+    events: Any  # queue to the parent: ("events" | "done" | "fatal", index, payload)
+    ready: Any  # event: the table exists and there is work
+    stop: Any  # event: the parent says stop
+    rate: RateSharing  # this worker's share of the one shared rate controller
+    sink: Sink | None = None  # import's staging writer; None: the table's writers
+
+
+def _worker_main(setup: WorkerSetup) -> None:
     signal.set_wakeup_fd(-1)  # the parent's event loop owned it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    events, index = setup.events, setup.index
     try:
-        asyncio.run(_worker(job, index, parent, objects, events, ready, stop, rate, sink))
+        asyncio.run(_worker(setup))
     except PopulatorError as exc:
         events.put(("fatal", index, (exc.exit_code, str(exc))))
     except BaseException as exc:  # reported, not raised: the parent turns it into the exit code
@@ -384,36 +398,34 @@ def _worker_main(
         events.join_thread()
 
 
-async def _worker(
-    job: Any,
-    index: int,
-    parent: int,
-    objects: Any,
-    events: Any,
-    ready: Any,
-    stop: Any,
-    rate: RateSharing,
-    sink: Sink | None = None,
-) -> None:
+async def _worker(setup: WorkerSetup) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
-    watcher = asyncio.create_task(_watch_parent(parent, stop, stopping))
+    watcher = asyncio.create_task(_watch_parent(setup.parent, setup.stop, stopping))
     try:
-        while not ready.is_set():
+        while not setup.ready.is_set():
             if stopping.is_set():
                 return
             await asyncio.sleep(POLL_SECONDS / 10)
-        told = await _next_message(objects, loop, stopping)  # ("table", TableInfo or None)
+        told = await _next_message(setup.objects, loop, stopping)  # ("table", TableInfo or None)
         if told is None:
             return
         hub = Hub()
-        forward = _Forwarder(events, index)
+        forward = _Forwarder(setup.events, setup.index)
         hub.subscribe(forward)
         flusher = asyncio.create_task(forward.run())
         try:
-            source = _objects_from(objects, loop, stopping)
+            source = _objects_from(setup.objects, loop, stopping)
             await run_in_process(
-                job, hub, stopping, None, source, create_table=False, rate=rate, table=told[1], sink=sink
+                setup.job,
+                hub,
+                stopping,
+                None,
+                source,
+                create_table=False,
+                rate=setup.rate,
+                table=told[1],
+                sink=setup.sink,
             )
         finally:
             flusher.cancel()

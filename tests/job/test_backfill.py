@@ -17,6 +17,7 @@ from populator.events import TTL_SECONDS
 from populator.sink.manifest import RetryPolicy
 from tests.support.backfill_helpers import (
     NOW,
+    corrupt_archive,
     create_table,
     event_key,
     event_line,
@@ -308,16 +309,11 @@ def test_expired_items_are_skipped_unless_asked(aws, unique_name, tmp_path):
 
 
 def test_corrupt_object_fails_alone(aws, unique_name, tmp_path):
-    root = tmp_path / "archive"
-    expected = write_archive(
-        root, SampleSpec(runs=1, parts_per_run=3, events_per_part=50, now=NOW, formats=("gz",))
-    )
-    broken = root / expected.objects[1]
-    data = broken.read_bytes()
-    broken.write_bytes(data[: len(data) // 2])
+    archive = corrupt_archive(tmp_path / "archive", parts=3, events_per_part=50)
+    broken = archive.broken
     storage, resolver = write_configs(tmp_path, unique_name)
 
-    tally = run_job(str(root), storage, resolver)
+    tally = run_job(str(archive.root), storage, resolver)
 
     assert list(tally.failures) == [str(broken)]
     assert "truncated gzip" in tally.failures[str(broken)]

@@ -18,6 +18,7 @@ from populator.commands.sample import SampleSpec, write_archive
 from populator.sink.manifest import RetryPolicy
 from tests.support.backfill_helpers import (
     NOW,
+    corrupt_archive,
     create_table,
     event_key,
     event_line,
@@ -67,22 +68,17 @@ def test_a_rerun_skips_finished_objects_and_reads_changed_ones(aws, unique_name,
 
 
 def test_a_failed_object_is_the_only_one_read_again(aws, unique_name, tmp_path):
-    root = tmp_path / "archive"
-    expected = write_archive(
-        root, SampleSpec(runs=1, parts_per_run=4, events_per_part=60, now=NOW, formats=("gz",))
-    )
-    broken = root / expected.objects[1]
-    good_bytes = broken.read_bytes()
-    broken.write_bytes(good_bytes[: len(good_bytes) // 2])
+    archive = corrupt_archive(tmp_path / "archive", parts=4, events_per_part=60)
+    root, broken = archive.root, archive.broken
     storage, resolver = write_configs(tmp_path, unique_name)
     first = run_job(str(root), storage, resolver)
     assert list(first.failures) == [str(broken)]
 
-    broken.write_bytes(good_bytes)
+    broken.write_bytes(archive.good_bytes)
     second = run_job(str(root), storage, resolver)
     assert not second.failures
     assert second.objects_done == 1 and second.objects_skipped == 3
-    assert set(table_items(aws.boto3_client("dynamodb"), unique_name)) == set(expected.live_items())
+    assert set(table_items(aws.boto3_client("dynamodb"), unique_name)) == set(archive.expected.live_items())
 
 
 def test_kill_9_three_times_then_finish(aws, dynamo_proxy, unique_name, tmp_path):

@@ -6,6 +6,7 @@ import asyncio
 import random
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import orjson
 
 from populator.commands.execute import build_job
-from populator.commands.sample import enriched_line
+from populator.commands.sample import ExpectedManifest, SampleSpec, enriched_line, write_archive
 from populator.config.iglu import BUNDLED_REGISTRY_PATH
 from populator.job.backfill import run_backfill
 from populator.observe.hub import Hub
@@ -114,6 +115,28 @@ def event_line(n: int, etl: str = "2026-11-20 10:05:00.000") -> str:
 
 def event_key(n: int) -> tuple[str, str]:
     return f"00000000-0000-4000-8000-{n:012d}", f"fp{n}"
+
+
+@dataclass(frozen=True)
+class CorruptArchive:
+    """A local archive one of whose objects is cut short."""
+
+    root: Path
+    expected: ExpectedManifest  # what the archive holds with every object whole
+    broken: Path  # the cut object: a gzip stream that ends halfway
+    good_bytes: bytes  # its whole bytes, to mend it with
+
+
+def corrupt_archive(root: Path, *, parts: int, events_per_part: int) -> CorruptArchive:
+    """Write a one-run archive of `parts` gzip objects under `root`, and cut the second in half."""
+    expected = write_archive(
+        root,
+        SampleSpec(runs=1, parts_per_run=parts, events_per_part=events_per_part, now=NOW, formats=("gz",)),
+    )
+    broken = root / expected.objects[1]
+    good_bytes = broken.read_bytes()
+    broken.write_bytes(good_bytes[: len(good_bytes) // 2])
+    return CorruptArchive(root, expected, broken, good_bytes)
 
 
 def create_table(work_dir: Path, storage: Path, resolver: Path) -> None:
