@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from populator.config.aws import new_session, s3_client
 from populator.config.storage import AwsSettings
@@ -27,6 +29,7 @@ from populator.sink.staging import (
     StagedObject,
     Stager,
     item_line,
+    item_lines,
     staged_line_bytes,
 )
 
@@ -72,13 +75,42 @@ def test_a_line_is_the_dynamodb_json_importtable_reads(fingerprint):
     }
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=40), st.integers(0, 10**10)), min_size=1, max_size=30
+    )
+)
+def test_a_batch_of_lines_reads_back_as_its_items(draws):
+    """Any fingerprint text (a batch mixing plain and escaped ones), any etlTime: the lines of a
+    batch are its items, in order, each as ImportTable reads it."""
+    batch = [
+        ManifestItem(f"2b4b4b3e-6b0a-4c39-b2f0-{i:012d}", fingerprint, etl_time)
+        for i, (fingerprint, etl_time) in enumerate(draws)
+    ]
+    text = item_lines(batch)
+    assert text.endswith("\n")
+    lines = text.split("\n")[:-1]
+    assert [json.loads(line) for line in lines] == [
+        {
+            "Item": {
+                "eventId": {"S": item.event_id},
+                "fingerprint": {"S": item.fingerprint},
+                "etlTime": {"N": str(item.etl_time)},
+                "ttl": {"N": str(item.etl_time + TTL_SECONDS)},
+            }
+        }
+        for item in batch
+    ]
+
+
 def test_the_line_size_estimate_is_exact_for_a_typical_item():
     item = ManifestItem("2b4b4b3e-6b0a-4c39-b2f0-6a4f5f2b7a10", "a" * 32, 1_790_000_123)
     assert staged_line_bytes() == len(item_line(item).encode())
 
 
 def test_the_key_set_keeps_the_first_of_each_key_through_growth():
-    keys = KeySet(slots=16)
+    keys = KeySet(expected=16)
     first = items(50_000)
     assert keys.new(first) == first
     again = [ManifestItem(i.event_id, i.fingerprint, i.etl_time + 1) for i in first[:1000]]
@@ -86,6 +118,44 @@ def test_the_key_set_keeps_the_first_of_each_key_through_growth():
     assert keys.new([*again, *fresh, *fresh]) == fresh
     assert keys.used == 50_010
     assert keys.memory <= 50_010 * 8 * 4  # 8 bytes a slot, at least a quarter full after growth
+
+
+def test_the_key_set_is_made_for_its_expected_keys_at_once():
+    keys = KeySet(expected=100_000)
+    memory = keys.memory
+    assert 100_000 * 8 * 2 <= memory <= 100_000 * 8 * 4  # at most half full once they are all in
+    first = items(100_000)
+    assert keys.new(first) == first
+    assert keys.memory == memory  # no growth on the way
+    assert keys.new(first[:10]) == []
+
+
+def test_a_released_key_set_is_empty_and_small():
+    keys = KeySet(expected=100_000)
+    batch = items(1000)
+    keys.new(batch)
+    keys.release()
+    assert keys.used == 0 and keys.memory < 100_000
+    assert keys.new(batch) == batch  # usable again, holding nothing of before
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 3)), max_size=400), st.integers(0, 64))
+def test_the_key_set_agrees_with_a_set(draws, expected):
+    """Any sequence of batches, duplicates within and across them, any starting size: the items
+    kept are the first of each key, in order, as a set of the keys already seen says."""
+    keys = KeySet(expected=expected)
+    seen: set[tuple[str, str]] = set()
+    pending = [ManifestItem(f"e{e}", f"f{f}", i) for i, (e, f) in enumerate(draws)]
+    for start in range(0, len(pending), 37):
+        batch = pending[start : start + 37]
+        expect = []
+        for item in batch:
+            if (item.event_id, item.fingerprint) not in seen:
+                seen.add((item.event_id, item.fingerprint))
+                expect.append(item)
+        assert keys.new(batch) == expect
+    assert keys.used == len(seen)
 
 
 # ----------------------------------------------------------------------------- the stager
