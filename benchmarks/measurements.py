@@ -81,8 +81,16 @@ class Bench:
     notes: list[str] = field(default_factory=list)
     varied: Archive | None = None  # parts that differ as real archives do (benchmarks/varied.py)
 
-    def run(self, name: str, command: Sequence[str], endpoint: Endpoint | None, timeout: float) -> ChildRun:
-        env = child_env(endpoint.url if endpoint else None)
+    def run(
+        self,
+        name: str,
+        command: Sequence[str],
+        endpoint: Endpoint | None,
+        timeout: float,
+        *,
+        extra_env: dict[str, str] | None = None,
+    ) -> ChildRun:
+        env = child_env(endpoint.url if endpoint else None) | (extra_env or {})
         result = run_child(name, command, env=env, timeout=timeout, log_dir=self.log_dir)
         self.runs.append(result)
         if not result.ok:

@@ -37,8 +37,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .children import ChildRun, Endpoint, run_child
-from .fixtures import Archive, child_env
+from .children import ChildRun, Endpoint
+from .fixtures import Archive
 from .measurements import CONCURRENCY, Bench, ratio_row
 from .report import Row
 
@@ -110,10 +110,7 @@ def staging_vs_dry_run(bench: Bench) -> list[Row]:
     settings = bench.settings
     stage, dry, stage_start, dry_start = _Best(), _Best(), _Best(), _Best()
     with StagingEndpoint(bench.log_dir) as endpoint:
-        env = child_env(None) | {
-            "AWS_ENDPOINT_URL_S3": endpoint.url,
-            "AWS_ENDPOINT_URL_DYNAMODB": endpoint.url,
-        }
+        both = {"AWS_ENDPOINT_URL_S3": endpoint.url, "AWS_ENDPOINT_URL_DYNAMODB": endpoint.url}
 
         def staged(name: str, over: Archive) -> ChildRun:
             command = [
@@ -133,11 +130,7 @@ def staging_vs_dry_run(bench: Bench) -> list[Row]:
                 "--poll-interval=0.05",
                 *settings.populator_args,
             ]
-            result = run_child(name, command, env=env, timeout=settings.timeout, log_dir=bench.log_dir)
-            bench.runs.append(result)
-            if not result.ok:
-                bench.notes.append(result.problem())
-            return result
+            return bench.run(name, command, None, settings.timeout, extra_env=both)
 
         def dry_run(name: str, over: Archive) -> ChildRun:
             return bench.run(name, bench.populator(over, "--dry-run"), None, settings.timeout)

@@ -140,13 +140,22 @@ def test_a_released_key_set_is_empty_and_small():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 3)), max_size=400), st.integers(0, 64))
-def test_the_key_set_agrees_with_a_set(draws, expected):
-    """Any sequence of batches, duplicates within and across them, any starting size: the items
-    kept are the first of each key, in order, as a set of the keys already seen says."""
+@given(
+    st.lists(st.tuples(st.integers(0, 300), st.integers(0, 3)), max_size=400),
+    st.integers(0, 1500),
+    st.sampled_from([0, 100, 600, 5000]),
+)
+def test_the_key_set_agrees_with_a_set(draws, fresh, expected):
+    """Any sequence of batches, duplicates within and across them, any starting size, growing
+    or not (the smallest table holds 512 keys; `fresh` distinct keys around the drawn ones take
+    it past that): the items kept are the first of each key, in order, as a set of the keys
+    already seen says."""
     keys = KeySet(expected=expected)
     seen: set[tuple[str, str]] = set()
-    pending = [ManifestItem(f"e{e}", f"f{f}", i) for i, (e, f) in enumerate(draws)]
+    drawn = [(f"e{e}", f"f{f}") for e, f in draws]
+    filler = [(f"n{n}", "f") for n in range(fresh)]
+    order = [*filler[: fresh // 2], *drawn, *filler[fresh // 2 :], *drawn]
+    pending = [ManifestItem(event_id, fingerprint, i) for i, (event_id, fingerprint) in enumerate(order)]
     for start in range(0, len(pending), 37):
         batch = pending[start : start + 37]
         expect = []
