@@ -32,11 +32,11 @@ from populator.commands.demo import (
     demo_spec,
     storage_config_document,
 )
-from populator.commands.execute import build_job
-from populator.commands.plan import make_plan
+from populator.commands.build import build_job
+from populator.job.plan import make_plan
 from populator.commands.plan_view import render_plan
 from populator.commands.sample import write_archive
-from populator.commands.verify import verify
+from populator.job.verify import verify
 from populator.commands.verify_view import render_verification
 from populator.job.backfill import run_backfill
 from populator.observe.hub import Hub

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .errors import ConfigError, ObjectFailed, PopulatorError, TableSchemaError, UsageError
+from .errors import ConfigError, PopulatorError, TableSchemaError, UsageError
 from .events import NO_FINGERPRINT, BadRowReason, ManifestItem, SkipReason, parse_line
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ __all__ = [
     "ConfigError",
     "Hub",
     "ManifestItem",
-    "ObjectFailed",
     "PipelineOptions",
     "PopulatorError",
     "SkipReason",

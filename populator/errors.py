@@ -1,16 +1,69 @@
-"""The exceptions a caller can catch, as a small hierarchy.
+"""Every exit code, the exceptions a caller can catch, and how one becomes the other.
 
-`PopulatorError` is the root. Its subclasses carry the exit code the CLI uses, so the CLI maps
-exceptions to exit codes in one place and never prints a traceback for an error a user caused.
+`PopulatorError` is the root of a small hierarchy; each class carries its exit code, and
+`exit_code_for` maps any exception to one, so every command ends through the same table
+(pip's `status_codes`). The codes, as documented in the README:
+
+| code | meaning |
+| --- | --- |
+| 0 | every selected object written (or staged and imported) |
+| 1 | some objects failed (each named), or an import or its sample check failed |
+| 2 | a usage or configuration error, or AWS refused us; nothing was written |
+| 3 | an unexpected internal error: a bug in populator |
+| 4 | stopped at a limit (--max-write-units, --max-cost, --max-duration); the same command goes on |
+| 130, 143 | interrupted by SIGINT, SIGTERM; the same command goes on |
+
+The AWS error codes that mean "you may not" are listed here once, for every caller that has to
+tell a refusal from a failure. Pure: no AWS library is imported.
 """
 
 from __future__ import annotations
+
+import signal
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_LIMIT_REACHED = 4
+EXIT_SIGINT = 128 + signal.SIGINT  # 130
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
+EXIT_SIGNALS = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
+
+#: The exit codes in words, as reports and `status` say them.
+EXIT_STATUS = {
+    EXIT_OK: "ok",
+    EXIT_FAILED: "failed_objects",
+    EXIT_USAGE: "error",
+    EXIT_INTERNAL: "internal_error",
+    EXIT_LIMIT_REACHED: "limit_reached",
+    EXIT_SIGINT: "interrupted",
+    EXIT_SIGTERM: "interrupted",
+}
+
+#: AWS error codes that refuse the caller: missing, wrong or expired credentials, or an IAM
+#: permission the identity lacks. Never retried: waiting does not grant a permission.
+ACCESS_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "AllAccessDisabled",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidSignatureException",
+        "MissingAuthenticationToken",
+    }
+)
 
 
 class PopulatorError(Exception):
     """Base of every error this package raises on purpose."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
 
 class UsageError(PopulatorError):
@@ -19,7 +72,7 @@ class UsageError(PopulatorError):
     Exit code 2. The message is one paragraph that says what to fix.
     """
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class ConfigError(UsageError):
@@ -42,13 +95,29 @@ class TableSchemaError(UsageError):
     """The manifest table exists but is not shaped like a Snowplow event manifest."""
 
 
-class ObjectFailed(PopulatorError):
-    """One archive object could not be read or written; the others go on."""
+class WorkerFailed(PopulatorError):
+    """A worker process hit an error that stops the job, carried to the parent with its code."""
 
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: {reason}")
-        self.key = key
-        self.reason = reason
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code a command ends with when `exc` ends it: the error's own for ours, 130 for
+    Ctrl-C, 3 (a bug) for anything else."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, PopulatorError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_SIGINT
+    return EXIT_INTERNAL
+
+
+def exit_status(code: int) -> str:
+    """The exit code in words, for reports."""
+    return EXIT_STATUS.get(code, "error")
 
 
 def aws_error_code(exc: BaseException) -> str:

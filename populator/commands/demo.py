@@ -94,7 +94,8 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
     """Run the demo; returns the exit code (0 when the table holds exactly what it should)."""
     from moto.server import ThreadedMotoServer  # an optional dependency: the `demo` extra
 
-    from .execute import build_job, consoles, execute
+    from .build import build_job
+    from .execute import consoles, execute
 
     out, err = consoles()
     out = console or out
@@ -187,7 +188,8 @@ def _import(
 ) -> int:
     """The other way in: `populator import` stages the same archive in S3, and ImportTable (moto's)
     creates a second table from it, which must hold exactly the same manifest."""
-    from .importing import ImportOptions, build_import_job, execute_import
+    from .build import ImportArguments, build_job
+    from .execute import execute
 
     storage = workdir / "dynamodb-import.json"
     storage.write_bytes(orjson.dumps(storage_config_document(DEMO_IMPORT_TABLE, DEMO_REGION)))
@@ -197,10 +199,14 @@ def _import(
         markup=False,
         soft_wrap=True,
     )
-    job = build_import_job(
-        archive, storage, resolver, staging=staging, checkpoint=workdir / "import-checkpoint.jsonl"
+    job = build_job(
+        archive,
+        storage,
+        resolver,
+        checkpoint=workdir / "import-checkpoint.jsonl",
+        imports=ImportArguments(staging=staging, poll_seconds=0.5),
     )
-    code = execute_import(job, out, err, options=ImportOptions(poll_seconds=0.5))
+    code = execute(job, out, err)
     if code != 0:
         return code
     return _verify(expected, endpoint, out, DEMO_IMPORT_TABLE)
@@ -241,8 +247,8 @@ def _show_plan(storage: Path, resolver: Path, out: Console) -> None:
     """`populator plan` before the run: what it will do, and that it writes nothing."""
     import asyncio
 
-    from .execute import build_job
-    from .plan import make_plan
+    from ..job.plan import make_plan
+    from .build import build_job
     from .plan_view import render_plan
 
     archive = f"s3://{DEMO_BUCKET}/{DEMO_PREFIX}/"
@@ -258,8 +264,8 @@ def _show_verify(storage: Path, resolver: Path, out: Console) -> None:
     """`populator verify` after the run: a sample of the archive's events, read back."""
     import asyncio
 
-    from .execute import build_job
-    from .verify import verify
+    from ..job.verify import verify
+    from .build import build_job
     from .verify_view import render_verification
 
     archive = f"s3://{DEMO_BUCKET}/{DEMO_PREFIX}/"

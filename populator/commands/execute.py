@@ -1,123 +1,56 @@
-"""A job from the command line's arguments, and a job run with everything an operator sees.
+"""A job run with everything an operator sees, and how every command ends.
 
-`build_job` and `execute` are what `run` and `demo` share: parsing into a validated
-`BackfillJob`, then progress, signals, summary, logs and report around `run_backfill`, and the
-exit code. Exit codes: 0 every selected object written; 1 some objects failed (each named);
-2 usage or configuration error; 3 an unexpected internal error; 4 stopped at a limit;
-130/143 interrupted (SIGINT/SIGTERM).
+`execute` runs one job, `run`'s or `import`'s, with its displays, signals, summary, logs and
+report, and returns the exit code. `settle` and `report_failure` are the one place where an
+exception that ends a command is told to the user and turned into an exit code (from
+`errors.exit_code_for`): one paragraph for a mistake a user can fix, "a bug" for anything else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
-import re
+import shlex
 import signal
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, NoReturn, Protocol, TypeVar
 
+import orjson
+import typer
 from rich.console import Console
 
-from ..config.storage import load_resolver_config, load_storage_config
-from ..errors import PopulatorError, UsageError
-from ..job.backfill import run_backfill
-from ..job.checkpoint import S3Checkpoint, default_path
+from ..errors import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_LIMIT_REACHED,
+    EXIT_OK,
+    EXIT_SIGINT,
+    PopulatorError,
+    UsageError,
+    exit_code_for,
+)
+from ..job import runtime
+from ..job.backfill import new_import_tally, new_tally, run_job
+from ..job.destination import IMPORTING, STAGING
 from ..job.interrupts import GRACE_SECONDS, run_interruptible
-from ..job.limits import EXIT_LIMIT_REACHED, Limits, check_limits
-from ..job.pipeline import PipelineOptions, ReadRetryPolicy
 from ..job.spec import BackfillJob
 from ..observe import logs
 from ..observe.hub import Hub
+from ..observe.imports import ImportTally, print_import_summary
 from ..observe.progress import print_summary
 from ..observe.report import Tally
-from ..sink.throughput import ThroughputOptions
-from ..sink.writes import RetryPolicy
-from ..source.archive import parse_location, parse_since
-from ..source.shard import parse_shard
-from .watch import RunOutputs, RunWatch
+from .watch import RunOutputs, RunWatch, run_outputs
 
 log = logging.getLogger("populator.run")
+T = TypeVar("T")
 LIMIT_FLAGS = {
     "max_write_units": "--max-write-units",
     "max_cost": "--max-cost",
     "max_duration": "--max-duration",
 }
-_CAPACITY = re.compile(r"(\d+)/(\d+)")
-
-EXIT_OK, EXIT_FAILED_OBJECTS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-# Requests in flight. 16 left two worker processes half idle against a 5 ms endpoint; 64 wrote
-# 1.4x as many items/s (benchmarks/, null endpoint). The rate controller, not this, paces writes.
-BATCH_WRITERS = 64
-CONDITIONAL_WRITERS = 16
-
-
-def build_job(
-    enriched_archive: str,
-    storage_config: Path,
-    resolver_config: Path,
-    *,
-    since: str | None = None,
-    concurrency: int = 32,
-    writers: int | None = None,
-    dry_run: bool = False,
-    conditional: bool = False,
-    include_expired: bool = False,
-    on_demand: bool = False,
-    provisioned: str | None = None,
-    limits: Limits = Limits(),  # noqa: B008 - frozen
-    profile: str | None = None,
-    retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
-    read_retry: ReadRetryPolicy = ReadRetryPolicy(),  # noqa: B008 - frozen
-    checkpoint: Path | S3Checkpoint | None = None,
-    restart: bool = False,
-    bad_rows: Path | None = None,
-    max_bad_rows: int | None = None,
-    throughput: ThroughputOptions = ThroughputOptions(),  # noqa: B008 - frozen
-    processes: int = 1,
-    shard: str | None = None,
-    now: float | None = None,
-) -> BackfillJob:
-    """The command line's arguments → a validated job. Raises UsageError before any AWS call."""
-    if throughput.write_path not in ("signed", "botocore"):
-        raise UsageError(f"--write-path {throughput.write_path!r}: use signed or botocore.")
-    if on_demand and provisioned is not None:
-        raise UsageError("--on-demand and --provisioned: choose one (a new table is on demand by default).")
-    capacity = parse_provisioned(provisioned) if provisioned is not None else None
-    check_limits(limits)
-    location = parse_location(enriched_archive)
-    since_at = parse_since(since) if since is not None else None
-    shard_of_archive = parse_shard(shard) if shard is not None else None
-    resolver = load_resolver_config(resolver_config)
-    storage = load_storage_config(storage_config, resolver)
-    job = BackfillJob(
-        location=location,
-        storage=storage,
-        pipeline=PipelineOptions(
-            location=location,
-            since=since_at,
-            concurrency=concurrency,
-            writers=writers or (CONDITIONAL_WRITERS if conditional else BATCH_WRITERS),
-            include_expired=include_expired,
-            now=now,
-            read_retry=read_retry,
-            shard=shard_of_archive,
-        ),
-        profile=profile or None,
-        dry_run=dry_run,
-        conditional=conditional,
-        provisioned=capacity,
-        limits=limits,
-        retry=retry,
-        restart=restart,
-        bad_rows_path=bad_rows,
-        max_bad_rows=max_bad_rows,
-        throughput=throughput,
-        processes=processes,
-    )
-    if not dry_run:
-        job = dataclasses.replace(job, checkpoint=checkpoint or default_path(job.identity))
-    return job
 
 
 def execute(
@@ -131,76 +64,163 @@ def execute(
 ) -> int:
     """Run a job with progress, signals, summary, logs and report; returns the exit code.
 
-    Shared by `run` and `demo`.
+    Shared by `run`, `import` and `demo`.
     """
-    tally = Tally(dry_run=job.dry_run)
-    with RunWatch(job, tally, err, outputs or RunOutputs(quiet=quiet)) as watch:
-        code = _execute(job, tally, watch, out, resume_command)
+    tally = new_tally(job)
+    imports = new_import_tally(job) if job.imports else None
+    with RunWatch(job, tally, err, outputs or RunOutputs(quiet=quiet), imports) as watch:
+        code = _Execution(job, tally, imports, watch, out, resume_command).run()
         watch.finish(code)
     return code
 
 
-def _execute(
-    job: BackfillJob, tally: Tally, watch: RunWatch, out: Console, resume_command: str | None
-) -> int:
-    hub = Hub()
+class _Execution:
+    def __init__(
+        self,
+        job: BackfillJob,
+        tally: Tally,
+        imports: ImportTally | None,
+        watch: RunWatch,
+        out: Console,
+        resume_command: str | None,
+    ) -> None:
+        self.job, self.tally, self.imports, self.watch, self.out = job, tally, imports, watch, out
+        self.resume = resume_command
+        self.noun = "import" if job.imports else "backfill"
 
-    def on_signal(sig: signal.Signals, first: bool) -> None:
-        tally.interrupted_by = tally.interrupted_by or sig.name
-        if first:
+    def run(self) -> int:
+        try:
+            interruption = asyncio.run(run_interruptible(self.main, on_signal=self.on_signal))
+        except KeyboardInterrupt:  # before the event loop took over the signals
+            self.watch.error = f"interrupted before the {self.noun} started"
+            log.warning(
+                "interrupted before anything was staged."
+                if self.imports is not None
+                else "interrupted before the backfill started; nothing was written."
+            )
+            return EXIT_SIGINT
+        except Exception as exc:
+            if isinstance(exc, PopulatorError) and (self.tally.started_work or self._import_failed(exc)):
+                self.summary()
+            code, self.watch.error = report_failure(exc)
+            return code
+        self.summary()
+        first = interruption.first
+        saved = self.tally.checkpoint
+        if self.tally.limit_reached is not None and first is None:
+            where = f"; finished objects are recorded in {saved}" if saved else ""
+            resume = f"\nrun the same command to go on:\n  {self.resume}" if self.resume else ""
+            log.warning("stopped at a limit (%s)%s.%s", LIMIT_FLAGS[self.tally.limit_reached], where, resume)
+            return EXIT_LIMIT_REACHED
+        if first is not None:
+            self._interrupted(first)
+            return interruption.exit_code
+        if self.tally.failures:
+            if self.imports is not None:
+                log.error(
+                    "%d objects could not be staged (named above); nothing was imported. Run the same "
+                    "command again: it stages what is missing, then imports.",
+                    len(self.tally.failures),
+                )
+            return EXIT_FAILED
+        return EXIT_OK
+
+    def _interrupted(self, first: signal.Signals) -> None:
+        if self.imports is None:
+            saved = (
+                f"; finished objects are recorded in {self.tally.checkpoint}" if self.tally.checkpoint else ""
+            )
+            resume = f"\nresume with:\n  {self.resume}" if self.resume else ""
+            log.warning("interrupted by %s%s.%s", first.name, saved, resume)
+        elif self.watch.phase == IMPORTING:
+            log.warning(
+                "interrupted by %s: the import %s goes on in AWS. Reattach to it (and finish: TTL, "
+                "the sample, the staged objects) with:\n  %s",
+                first.name,
+                self.imports.import_arn,
+                self.resume or "the same command",
+            )
+        else:
+            log.warning(
+                "interrupted by %s; objects staged are recorded in %s. Resume with:\n  %s",
+                first.name,
+                self.job.checkpoint,
+                self.resume or "the same command",
+            )
+
+    def _import_failed(self, exc: BaseException) -> bool:
+        from ..job.table_import import ImportFailed  # an import's failure always has a summary
+
+        return isinstance(exc, ImportFailed)
+
+    def summary(self) -> None:
+        if self.imports is None:
+            print_summary(self.out, self.tally)
+        else:
+            print_import_summary(self.out, self.tally, self.imports, staged=self.imports.staging_ran)
+
+    def on_signal(self, sig: signal.Signals, first: bool) -> None:
+        self.tally.interrupted_by = self.tally.interrupted_by or sig.name
+        if not first:
+            return
+        if self.imports is None:
             log.warning(
                 "%s: stopping: no new object is started, writes in flight finish (at most %.0f s). "
                 "Send it again to stop at once.",
                 sig.name,
                 GRACE_SECONDS,
             )
+        elif self.watch.phase == STAGING:
+            log.warning(
+                "%s: stopping: no new object is started, staged objects being written are completed "
+                "(at most %.0f s). Send it again to stop at once.",
+                sig.name,
+                GRACE_SECONDS,
+            )
 
-    async def main(stop: asyncio.Event) -> None:
-        await run_backfill(job, hub, tally, extra_subscribers=watch.subscribers, stop=stop)
+    async def main(self, stop: asyncio.Event) -> None:
+        await run_job(
+            self.job,
+            Hub(),
+            self.tally,
+            imports=self.imports,
+            extra_subscribers=self.watch.subscribers,
+            stop=stop,
+            display=self.watch.display,
+        )
 
+
+def settle(err: Console, work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` (plan, verify) and return its result; an exception that ends it is told the
+    user and ends the command with its exit code."""
     try:
-        with watch.displays():
-            interruption = asyncio.run(run_interruptible(main, on_signal=on_signal))
-    except KeyboardInterrupt:  # before the event loop took over the signals
-        watch.error = "interrupted before the backfill started"
-        log.warning("interrupted before the backfill started; nothing was written.")
-        return EXIT_INTERRUPTED
-    except PopulatorError as exc:
-        watch.error = str(exc)
-        if tally.started_work:
-            print_summary(out, tally)
-        print_error(None, exc)
-        return exc.exit_code
-    except Exception as exc:  # a bug: say so plainly, keep the traceback for those who ask
+        return asyncio.run(_awaited(work))
+    except (Exception, KeyboardInterrupt) as exc:
+        raise typer.Exit(report_failure(exc, err)[0]) from None
+
+
+async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()
+
+
+def report_failure(exc: BaseException, err: Console | None = None) -> tuple[int, str]:
+    """Tell the user about the exception that ends a command; its exit code and message.
+
+    A `PopulatorError` is one paragraph; Ctrl-C says nothing more; anything else is a bug,
+    said plainly, with the traceback only under POPULATOR_DEBUG (then re-raised).
+    """
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    code = exit_code_for(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return code, "interrupted"
+    if code == EXIT_INTERNAL:
         if os.environ.get("POPULATOR_DEBUG"):
-            raise
-        watch.error = log_bug(exc)
-        return EXIT_INTERNAL
-    print_summary(out, tally)
-    if tally.limit_reached is not None and interruption.first is None:
-        saved = f"; finished objects are recorded in {tally.checkpoint}" if tally.checkpoint else ""
-        resume = f"\nrun the same command to go on:\n  {resume_command}" if resume_command else ""
-        log.warning(
-            "stopped at a limit (%s)%s.%s", LIMIT_FLAGS[tally.limit_reached], saved, resume
-        )
-        return EXIT_LIMIT_REACHED
-    if interruption.first is not None:
-        saved = f"; finished objects are recorded in {tally.checkpoint}" if tally.checkpoint else ""
-        resume = f"\nresume with:\n  {resume_command}" if resume_command else ""
-        log.warning("interrupted by %s%s.%s", interruption.first.name, saved, resume)
-        return interruption.exit_code
-    return EXIT_FAILED_OBJECTS if tally.failures else EXIT_OK
-
-
-def parse_provisioned(raw: str) -> tuple[int, int]:
-    """`--provisioned R/W` → (read, write) capacity units of a table to create."""
-    match = _CAPACITY.fullmatch(raw.strip())
-    if match is None or not all(0 < int(units) <= 1_000_000 for units in match.groups()):
-        raise UsageError(
-            f"--provisioned {raw!r}: give read and write capacity units as R/W, e.g. 100/100 "
-            "(what Snowplow's library creates), each from 1 to 1,000,000."
-        )
-    return int(match.group(1)), int(match.group(2))
+            raise exc
+        return code, log_bug(exc)
+    assert isinstance(exc, PopulatorError)
+    print_error(err, exc)
+    return code, str(exc)
 
 
 def consoles() -> tuple[Console, Console]:
@@ -227,3 +247,53 @@ def log_bug(exc: BaseException) -> str:
         message,
     )
     return message
+
+
+def run_command(
+    make_job: Callable[[], BackfillJob],
+    *,
+    quiet: bool,
+    progress_interval: float,
+    log_level: str | None,
+    json_logs: bool,
+    report: Path | None,
+    log_path: str | None,
+) -> NoReturn:
+    """`run` and `import`: the job from the arguments, executed; ends with its exit code."""
+    out, err = consoles()
+    logs.configure_logging(level=log_level, json_logs=json_logs, quiet=quiet, terminal=err.is_terminal)
+    try:
+        outputs = run_outputs(
+            quiet=quiet,
+            progress_interval=progress_interval,
+            log_level=log_level,
+            json_logs=json_logs,
+            report=report,
+            log_path=log_path,
+            command=shlex.join(["populator", *sys.argv[1:]]),
+        )
+        job = make_job()
+    except UsageError as exc:
+        raise typer.Exit(report_failure(exc, err)[0]) from None
+    resume = shlex.join(["populator", *(arg for arg in sys.argv[1:] if arg != "--restart")])
+    runtime.keep_freed_memory()
+    raise typer.Exit(execute(job, out, err, resume_command=resume, outputs=outputs))
+
+
+class Showable(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=Showable)
+
+
+def show(work: Callable[[], Awaitable[S]], render: Callable[[Console, S], None], as_json: bool) -> S:
+    """`plan` and `verify`: run `work`, then print its result rendered, or as JSON."""
+    out, err = consoles()
+    logs.configure_logging(terminal=err.is_terminal)
+    result = settle(err, work)
+    if as_json:
+        typer.echo(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        render(out, result)
+    return result

@@ -10,9 +10,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..events import NO_FINGERPRINT_WHY
+from ..job.plan import Plan, TableView, about
 from ..observe.snapshot import format_bytes, format_duration
 from ..source.shard import ShardLoad, imbalance
-from .plan import Plan, TableView, about
 
 RUNS_SHOWN = 40  # more runs than this: the first and last half, and a line saying how many between
 

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .verify import MISSING_SHOWN, Verification
+from ..job.verify import MISSING_SHOWN, Verification
 
 
 def render_verification(console: Console, result: Verification) -> None:

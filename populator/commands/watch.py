@@ -3,7 +3,8 @@
 `RunWatch` chooses the displays (a live display on a terminal, progress log lines elsewhere,
 nothing but errors with `--quiet`), installs logging (stderr, plus a file for `--log-path`),
 subscribes the event log, and at the end writes `--report` and stores report and log under
-`--log-path`. The CLI's `execute` and the demo both go through it.
+`--log-path`. `execute` goes through it for `run`, `import` and the demo. An import is shown in
+two phases: its staging with the same display as `run`, then its wait on DynamoDB.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import PopulatorError, UsageError
+from ..job.destination import IMPORTING
 from ..job.spec import BackfillJob
 from ..observe import logs
 from ..observe.eventlog import RUN_LOGGER, EventLog
 from ..observe.hub import Subscriber
+from ..observe.imports import ImportLive, ImportProgressLog, ImportTally
 from ..observe.logstore import (
     LOG_NAME,
     REPORT_NAME,
@@ -62,14 +65,22 @@ def check_report_path(path: Path) -> None:
 
 
 class RunWatch:
-    """Use as a context manager around a run; `displays()` around the part that shows progress."""
+    """Use as a context manager around a job; `display(phase)` around each phase it shows."""
 
-    command_name = "run"  # in the first log line
-    title = "populator run"  # of the live display
-
-    def __init__(self, job: BackfillJob, tally: Tally, err: Console, outputs: RunOutputs) -> None:
+    def __init__(
+        self,
+        job: BackfillJob,
+        tally: Tally,
+        err: Console,
+        outputs: RunOutputs,
+        imports: ImportTally | None = None,
+    ) -> None:
         self._job = job
         self._tally = tally
+        self._imports = imports
+        self.command_name = "import" if job.imports else "run"  # in the first log line
+        self.title = "populator import: staging" if job.imports else "populator run"  # of the live display
+        self.phase: str | None = None  # the phase being shown
         self._err = err
         self._outputs = outputs
         self._started = datetime.now(UTC)
@@ -126,16 +137,27 @@ class RunWatch:
         self._setup.add_file(self._log_file)
 
     @contextlib.contextmanager
-    def displays(self) -> Iterator[None]:
-        """Progress while the backfill runs: the live display, and/or periodic log lines."""
+    def display(self, phase: str) -> Iterator[None]:
+        """Progress while a phase runs: the live display, and/or periodic log lines. The wait on
+        an import shows the import's progress; every other phase the tally's."""
         assert self._setup is not None
+        self.phase = phase
+        waiting = phase == IMPORTING and self._imports is not None
         with contextlib.ExitStack() as stack:
             if self.live:
                 self._setup.hide_from_stderr(PROGRESS_LOGGER)
                 stack.callback(self._setup.show_on_stderr, PROGRESS_LOGGER)
-                stack.enter_context(LiveProgress(self._err, self._tally, self.title))
+                if waiting:
+                    assert self._imports is not None
+                    stack.enter_context(ImportLive(self._err, self._imports))
+                else:
+                    stack.enter_context(LiveProgress(self._err, self._tally, self.title))
             if not self._outputs.quiet or self._log_file is not None:
-                stack.enter_context(ProgressLog(self._tally, self._outputs.progress_interval))
+                if waiting:
+                    assert self._imports is not None
+                    stack.enter_context(ImportProgressLog(self._imports, self._outputs.progress_interval))
+                else:
+                    stack.enter_context(ProgressLog(self._tally, self._outputs.progress_interval))
             yield
 
     def finish(self, exit_code: int) -> None:
@@ -201,6 +223,7 @@ class RunWatch:
             "mode": job.identity.mode,
             "include_expired": job.pipeline.include_expired,
             "processes": job.processes,
+            **(self._imports.as_dict() if self._imports is not None else {}),
         }
 
     def __exit__(self, *exc: Any) -> None:

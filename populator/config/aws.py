@@ -35,7 +35,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from ..errors import AwsAccessError, EndpointUnreachable, UsageError, aws_error_code
+from ..errors import ACCESS_DENIED_CODES, AwsAccessError, EndpointUnreachable, UsageError, aws_error_code
 from .storage import AwsSettings
 
 DEFAULT_S3_REGION = "us-east-1"
@@ -50,18 +50,6 @@ OPERATION_PERMISSIONS = {
     "BatchWriteItem": "dynamodb:BatchWriteItem on the table",
     "PutItem": "dynamodb:PutItem on the table (--conditional)",
     "BatchGetItem": "dynamodb:BatchGetItem on the table",
-}
-_ACCESS_CODES = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnrecognizedClientException",
-    "InvalidAccessKeyId",
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidSignatureException",
-    "MissingAuthenticationToken",
 }
 
 
@@ -138,7 +126,7 @@ def translate(
         return UsageError(f"No AWS region is configured for {action}. Set AWS_REGION or pass --profile.")
     if isinstance(exc, ClientError):
         code = aws_error_code(exc)
-        if code in _ACCESS_CODES:
+        if code in ACCESS_DENIED_CODES:
             # The refused call says exactly which permission is missing.
             permission = OPERATION_PERMISSIONS.get(exc.operation_name, permission)
             return AwsAccessError(

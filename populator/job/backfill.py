@@ -1,22 +1,59 @@
-"""One backfill job, end to end: the checkpoint, bad rows, and the work in one process or many.
+"""One job, end to end, whatever its destination: the library entry points.
 
-This is the library entry point the CLI and the demo both call; it raises `UsageError` for
-anything a user can fix and returns the tally of what happened.
+```
+destination.open ─► checkpoint ─► destination.attach (recorders) ─► bad rows, limits
+   ─► destination.prepare ─► the pipeline, in one process or many ─► destination.finish
+```
+`run_backfill` writes to the table (`populator run`); `run_import` stages the items and has
+ImportTable create the table (`populator import`). Both are `run_job`, which raises
+`PopulatorError`s for anything a user can fix and returns the tally of what happened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from ..observe.hub import Event, Hub, ObjectFinished, Subscriber
+from ..observe.hub import Hub, Subscriber
+from ..observe.imports import ImportTally
 from ..observe.report import Tally
 from .badrows import BadRowFile, BadRowLimit
-from .checkpoint import SEGMENTS_AT_ONCE, FinishedObject, Journal, S3Checkpoint
+from .checkpoint import SEGMENTS_AT_ONCE, Journal, S3Checkpoint
+from .destination import Destination, PhaseDisplay
 from .limits import LimitWatch
 from .process import run_in_process
 from .spec import BackfillJob
+
+
+def new_tally(job: BackfillJob) -> Tally:
+    """The tally a job counts into, priced as the job says."""
+    tally = Tally(dry_run=job.dry_run)
+    tally.price_per_million = job.limits.price_per_million
+    return tally
+
+
+def new_import_tally(job: BackfillJob) -> ImportTally:
+    """What an import counts beyond the tally: staged objects, the import, TTL, the sample."""
+    assert job.staging is not None
+    return ImportTally(
+        table=job.storage.table,
+        staging=f"s3://{job.staging.bucket}/{job.staging_folder}",
+        price_per_gb=job.staging.price_per_gb,
+        price_per_million=job.limits.price_per_million,
+        keep_staging=job.staging.keep,
+    )
+
+
+def destination_for(job: BackfillJob, imports: ImportTally | None = None) -> Destination:
+    """Where the job's items go: the table, or staged objects and ImportTable."""
+    if job.staging is None:
+        from .table_destination import TableDestination
+
+        return TableDestination(job)
+    from .staging_destination import StagingDestination
+
+    return StagingDestination(job, imports if imports is not None else new_import_tally(job))
 
 
 async def run_backfill(
@@ -26,15 +63,49 @@ async def run_backfill(
     extra_subscribers: Sequence[Subscriber] = (),
     stop: asyncio.Event | None = None,
 ) -> Tally:
-    """Run the job; every event goes to `hub`. Returns the tally, which it subscribes first.
+    """Back-fill the table from the archive (`populator run`). Returns the tally.
 
     `extra_subscribers` come after the tally, so they see its counts already updated. Setting
     `stop` asks for a graceful stop: objects finished by then are recorded, the rest resume later.
     A limit of `job.limits` reached sets it too, and names itself in `tally.limit_reached`.
     """
-    tally = tally if tally is not None else Tally(dry_run=job.dry_run)
-    tally.price_per_million = job.limits.price_per_million
+    return await run_job(job, hub, tally, extra_subscribers=extra_subscribers, stop=stop)
+
+
+async def run_import(
+    job: BackfillJob,
+    hub: Hub,
+    tally: Tally | None = None,
+    imports: ImportTally | None = None,
+    extra_subscribers: Sequence[Subscriber] = (),
+    stop: asyncio.Event | None = None,
+) -> tuple[Tally, ImportTally]:
+    """Stage the archive's items in S3 and have ImportTable create the table from them
+    (`populator import`; `job.staging` says where). Returns the tally and the import's own."""
+    if job.staging is None:
+        raise ValueError("run_import needs a job with a staging prefix (BackfillJob.staging)")
+    imports = imports if imports is not None else new_import_tally(job)
+    tally = await run_job(job, hub, tally, imports=imports, extra_subscribers=extra_subscribers, stop=stop)
+    return tally, imports
+
+
+async def run_job(
+    job: BackfillJob,
+    hub: Hub,
+    tally: Tally | None = None,
+    *,
+    imports: ImportTally | None = None,
+    extra_subscribers: Sequence[Subscriber] = (),
+    stop: asyncio.Event | None = None,
+    display: PhaseDisplay | None = None,
+) -> Tally:
+    """The one orchestration of both destinations. `display(phase)` is entered around each
+    phase (the pipeline's, then an import's wait) by a caller that shows progress."""
+    tally = tally if tally is not None else new_tally(job)
+    display = display or _no_display
     hub.subscribe(tally)
+    if imports is not None:
+        hub.subscribe(imports)
     stop = stop if stop is not None else asyncio.Event()
     limit = None
     if job.limits.any and not job.dry_run:
@@ -43,36 +114,46 @@ async def run_backfill(
         hub.subscribe(limit)
     for subscriber in extra_subscribers:
         hub.subscribe(subscriber)
+    destination = destination_for(job, imports)
     async with contextlib.AsyncExitStack() as resources:
+        await destination.open(resources)
         journal = None
         if job.checkpoint is not None and not job.dry_run:
             journal = await _open_journal(job, resources)
             resources.push_async_callback(journal.aclose)
             tally.checkpoint = journal.path
-            hub.subscribe(_recorder(journal))
+        skip = destination.attach(journal, hub, resources)
         if job.bad_rows_path is not None:
             bad_rows = BadRowFile(job.bad_rows_path)
             resources.callback(bad_rows.close)
             hub.subscribe(bad_rows)
         if job.max_bad_rows is not None:
             hub.subscribe(BadRowLimit(job.max_bad_rows))
-        skip = journal.is_finished if journal else None
-        deadline = None
         if limit is not None and job.limits.max_duration_s is not None:
             deadline = asyncio.get_running_loop().call_later(
                 job.limits.max_duration_s, limit.reached, "max_duration"
             )
             resources.callback(deadline.cancel)
-        try:
-            if job.processes > 1:
-                from .workers import run_in_workers  # multiprocessing is imported only when asked for
+        if await destination.prepare(resources) and not stop.is_set():
+            with display(destination.phase):
+                try:
+                    if job.processes > 1:
+                        from .workers import run_in_workers  # multiprocessing only when asked for
 
-                await run_in_workers(job, hub, stop, skip)
-            else:
-                await run_in_process(job, hub, stop, skip)
-        finally:
-            tally.finish()
+                        await run_in_workers(job, hub, stop, skip, destination.writers)
+                    else:
+                        await run_in_process(job, hub, stop, skip, destination.writers)
+                finally:
+                    tally.finish()
+        if stop.is_set() or tally.failures:
+            return tally
+        await destination.finish(hub, stop, display)
     return tally
+
+
+@contextlib.contextmanager
+def _no_display(_phase: str) -> Iterator[None]:
+    yield
 
 
 async def _open_journal(job: BackfillJob, resources: contextlib.AsyncExitStack) -> Journal:
@@ -82,7 +163,7 @@ async def _open_journal(job: BackfillJob, resources: contextlib.AsyncExitStack) 
         return Journal.open(job.checkpoint, job.identity, restart=job.restart)
     from ..config.aws import Endpoint, new_session, s3_client
     from ..config.storage import AwsSettings
-    from .process import guard
+    from .clients import guard
 
     location = job.checkpoint
     settings = AwsSettings(
@@ -92,7 +173,7 @@ async def _open_journal(job: BackfillJob, resources: contextlib.AsyncExitStack) 
         pool_size=SEGMENTS_AT_ONCE,
     )
     s3 = await resources.enter_async_context(s3_client(new_session(job.profile), settings))
-    return await guard(
+    journal: Journal = await guard(
         Journal.open_s3(s3, location, job.identity, restart=job.restart),
         action=f"using the checkpoint {location}",
         permission="s3:ListBucket, s3:GetObject, s3:PutObject (and s3:DeleteObject for --restart) "
@@ -100,14 +181,4 @@ async def _open_journal(job: BackfillJob, resources: contextlib.AsyncExitStack) 
         identity="the default credential chain" if job.profile is None else f"profile {job.profile!r}",
         endpoints=(Endpoint.of("S3", s3),),
     )
-
-
-def _recorder(journal: Journal) -> Subscriber:
-    def record(event: Event) -> None:
-        if isinstance(event, ObjectFinished):
-            obj = event.obj
-            journal.record(
-                FinishedObject(obj.key, obj.etag, obj.size, event.lines, event.items, event.bad_rows)
-            )
-
-    return record
+    return journal

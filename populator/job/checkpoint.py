@@ -58,7 +58,7 @@ class JobIdentity:
     archive: str
     table: str
     since: str | None
-    mode: str  # "batch" or "conditional"
+    mode: str  # "batch", "conditional" or "import"
     include_expired: bool = False  # changes which items an object yields
     shard: str | None = None
 
@@ -75,11 +75,16 @@ class JobIdentity:
     def digest(self) -> str:
         return hashlib.sha256(orjson.dumps(self.as_dict(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
 
+    def name(self) -> str:
+        """`<table>-<digest>`, safe in a file name or an S3 key: the checkpoint's file name, and
+        the import's folder under --staging."""
+        safe_table = re.sub(r"[^A-Za-z0-9_.-]", "_", self.table)
+        return f"{safe_table}-{self.digest()}"
+
 
 def default_path(identity: JobIdentity, directory: Path | None = None) -> Path:
     """`.populator/<table>-<digest>.jsonl` in the working directory: one file per job."""
-    safe_table = re.sub(r"[^A-Za-z0-9_.-]", "_", identity.table)
-    return (directory or Path(DEFAULT_DIRECTORY)) / f"{safe_table}-{identity.digest()}.jsonl"
+    return (directory or Path(DEFAULT_DIRECTORY)) / f"{identity.name()}.jsonl"
 
 
 @dataclass(frozen=True)
@@ -377,9 +382,7 @@ def _lines_with_offsets(spool: BinaryIO) -> Iterator[tuple[int, bytes]]:
         offset += len(line)
 
 
-def _load_records(
-    spool: BinaryIO, expected: int, path: Path | None, identity: JobIdentity
-) -> FinishedSet:
+def _load_records(spool: BinaryIO, expected: int, path: Path | None, identity: JobIdentity) -> FinishedSet:
     """The finished set of a journal's records (a file starting with its header when `path`)."""
     finished = FinishedSet(spool, expected)
     lines = _lines_with_offsets(spool)

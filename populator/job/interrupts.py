@@ -13,8 +13,9 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ..errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGNALS
+
 GRACE_SECONDS = 10.0
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Interruption:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES.get(self.first, 130) if self.first else 0
+        return EXIT_SIGNALS.get(self.first, EXIT_SIGINT) if self.first else EXIT_OK
 
 
 async def run_interruptible(
@@ -55,7 +56,7 @@ async def run_interruptible(
         else:
             task.cancel()
 
-    for sig in EXIT_CODES:
+    for sig in EXIT_SIGNALS:
         loop.add_signal_handler(sig, handle, sig)
     try:
         await job(stop)
@@ -64,6 +65,6 @@ async def run_interruptible(
             raise
         task.uncancel()
     finally:
-        for sig in EXIT_CODES:
+        for sig in EXIT_SIGNALS:
             loop.remove_signal_handler(sig)
     return interruption

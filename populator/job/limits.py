@@ -21,7 +21,6 @@ from ..observe.hub import Event, ItemsAcknowledged
 from ..observe.report import Tally
 from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU
 
-EXIT_LIMIT_REACHED = 4
 _DURATION = re.compile(r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?")
 
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ..errors import PopulatorError, aws_error_code
+from ..errors import ACCESS_DENIED_CODES, PopulatorError, aws_error_code
 from ..events import TTL_SECONDS, ManifestItem, triage
 from ..observe.hub import (
     BadRowFound,
@@ -50,7 +50,8 @@ from ..source.archive import ArchiveLocation, ArchiveObject, list_archive
 from ..source.reader import CorruptObject, decoded_chunks, file_chunks, iter_lines, s3_chunks
 from ..source.shard import Shard
 
-_FATAL_READ_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket"})
+# A read refused for these is refused for every object: it stops the run instead of failing each.
+_FATAL_READ_CODES = ACCESS_DENIED_CODES | {"NoSuchBucket"}
 
 
 class ItemWriter(Protocol):

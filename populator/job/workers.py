@@ -43,12 +43,13 @@ from ..observe.hub import (
     ObjectListed,
     ObjectSkipped,
     RunsSelected,
-    TableReady,
 )
 from ..sink.ratelimit import SharedControllerState
 from ..sink.writes import TableInfo
 from ..source.archive import ArchiveObject, list_archive
-from .process import RateSharing, Sink, guard_pipeline, open_clients, prepare_table, run_in_process
+from .clients import guard_pipeline, open_clients
+from .destination import RateSharing, WorkerShare, WriterFactory
+from .process import run_in_process
 from .spec import BackfillJob
 
 FLUSH_SECONDS = 0.1
@@ -101,19 +102,15 @@ async def run_in_workers(
     hub: Hub,
     stop: asyncio.Event | None,
     skip: Callable[[ArchiveObject], bool] | None,
-    sink: Sink | None = None,
+    writers: WriterFactory,
 ) -> None:
-    """The parent's side, for a job with `processes > 1`; each worker gets `sink`'s writer if given."""
+    """The parent's side, for a job with `processes > 1`; each worker opens a writer of `writers`."""
     stop = stop or asyncio.Event()
-    pool = _Pool(job, sink)
+    pool = _Pool(job, writers)
     try:
         async with contextlib.AsyncExitStack() as stack:
             clients = await open_clients(job, stack)
-            table = None
-            if not job.dry_run and sink is None:
-                table = await prepare_table(job, clients)
-                hub.publish(TableReady(table))
-            pool.release(table)
+            pool.release(await writers.ready(job, clients, hub))
             await guard_pipeline(job, clients, _list_and_dispatch(job, clients.s3, pool, hub, stop, skip))
     finally:
         pool.shutdown()
@@ -163,7 +160,7 @@ class _Pool:
     take every object of a small archive while the other idled (measured).
     """
 
-    def __init__(self, job: Any, sink: Sink | None = None) -> None:
+    def __init__(self, job: Any, destination: WriterFactory) -> None:
         context = multiprocessing.get_context("fork")
         self.size = job.processes
         self._slots = max(1, -(-job.pipeline.concurrency // self.size))
@@ -205,7 +202,7 @@ class _Pool:
                         self._ready,
                         self._stop,
                         self._rate,
-                        sink,
+                        destination,
                     ),
                 ),
                 name=f"populator-worker-{index}",
@@ -375,7 +372,7 @@ class WorkerSetup:
     ready: Any  # event: the table exists and there is work
     stop: Any  # event: the parent says stop
     rate: RateSharing  # this worker's share of the one shared rate controller
-    sink: Sink | None = None  # import's staging writer; None: the table's writers
+    writers: WriterFactory  # the destination's part in each process
 
 
 def _worker_main(setup: WorkerSetup) -> None:
@@ -421,11 +418,9 @@ async def _worker(setup: WorkerSetup) -> None:
                 hub,
                 stopping,
                 None,
+                setup.writers,
                 source,
-                create_table=False,
-                rate=setup.rate,
-                table=told[1],
-                sink=setup.sink,
+                worker=WorkerShare(told[1], setup.rate),
             )
         finally:
             flusher.cancel()

@@ -56,6 +56,7 @@ class ImportTally:
     sample_missing: int | None = None
     staging_deleted: bool = False
     keep_staging: bool = False
+    staging_ran: bool = False  # this invocation staged (an earlier one may have, and asked for the import)
     notes: list[str] = field(default_factory=list)
 
     def __call__(self, event: Event) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from ..errors import exit_status
 from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU, write_cost_usd
 from .hub import (
     BytesRead,
@@ -228,13 +229,6 @@ class Tally:
             "duration_s": round(self.duration_s, 3),
             "items_per_s": round(self.items_per_s, 1),
         }
-
-
-def exit_status(code: int) -> str:
-    """The exit code in words, for reports."""
-    return {0: "ok", 1: "failed_objects", 2: "error", 3: "internal_error", 4: "limit_reached"}.get(
-        code, "interrupted" if code in (130, 143) else "error"
-    )
 
 
 def run_report(

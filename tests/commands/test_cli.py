@@ -287,7 +287,7 @@ def test_access_denied_on_the_table_names_the_key_and_permission(
 
 
 def test_writers_default_to_64_requests_in_flight_and_16_conditional_writers(tmp_path):
-    from populator.commands.execute import build_job
+    from populator.commands.build import build_job
 
     storage, resolver = write_configs(tmp_path, "manifest")
     (tmp_path / "archive").mkdir()

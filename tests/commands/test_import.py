@@ -6,6 +6,7 @@ Where moto's ImportTable differs from DynamoDB's (the ClientToken, an import tha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -17,7 +18,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from populator.commands.importing import ImportOptions, build_import_job, execute_import
+from populator.commands.build import ImportArguments, build_job
+from populator.commands.execute import execute
 from populator.commands.sample import ExpectedManifest, SampleSpec, write_archive
 from populator.commands.watch import RunOutputs
 from populator.events import TTL_SECONDS
@@ -29,18 +31,25 @@ def nowhere() -> Console:
 
 
 def import_here(
-    archive: str, storage: Path, resolver: Path, staging: str, *, verify_sample: int = 100, **options: Any
+    archive: str,
+    storage: Path,
+    resolver: Path,
+    staging: str,
+    *,
+    verify_sample: int = 100,
+    items_per_object: int | None = None,
+    keep_staging: bool = False,
+    **options: Any,
 ) -> tuple[int, dict[str, Any]]:
     """`populator import` in this process, its clock at NOW: the exit code and the report."""
     report = Path(f"report-{time.monotonic_ns()}.json")
-    job = build_import_job(archive, storage, resolver, staging=staging, now=NOW.timestamp(), **options)
-    code = execute_import(
-        job,
-        nowhere(),
-        nowhere(),
-        options=ImportOptions(poll_seconds=0.05, verify_sample=verify_sample),
-        outputs=RunOutputs(quiet=True, report=report),
+    imports = ImportArguments(
+        staging=staging, keep_staging=keep_staging, poll_seconds=0.05, verify_sample=verify_sample
     )
+    if items_per_object is not None:
+        imports = dataclasses.replace(imports, items_per_object=items_per_object)
+    job = build_job(archive, storage, resolver, imports=imports, now=NOW.timestamp(), **options)
+    code = execute(job, nowhere(), nowhere(), outputs=RunOutputs(quiet=True, report=report))
     return code, json.loads(report.read_text())
 
 
@@ -185,9 +194,9 @@ def test_a_staging_bucket_that_cannot_be_written_exits_2(
 def test_more_staged_objects_than_importtable_reads_is_refused_before_staging(
     aws, unique_name, tmp_path, on_s3, monkeypatch
 ):
-    import populator.job.importing as importing
+    import populator.job.staging_checks as staging_checks
 
-    monkeypatch.setattr(importing, "MAX_STAGED_OBJECTS", 3)  # the archive has 9 objects of ~250 items
+    monkeypatch.setattr(staging_checks, "MAX_STAGED_OBJECTS", 3)  # the archive has 9 objects of ~250 items
     source, staging = on_s3
     storage, resolver = configs(tmp_path, unique_name)
     code, report = import_here(source, storage, resolver, staging, items_per_object=100)

@@ -14,7 +14,7 @@ import sys
 import pytest
 from aiohttp import ClientSession, web
 
-from populator.commands.execute import build_job
+from populator.commands.build import build_job
 from populator.commands.sample import SampleSpec, write_archive
 from populator.job.backfill import run_backfill
 from populator.job.limits import Limits

@@ -27,7 +27,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.retries.standard import ExponentialBackoff
 
-from populator.commands.execute import build_job
+from populator.commands.build import build_job
 from populator.commands.sample import ExpectedManifest, SampleSpec, write_archive
 from populator.job.backfill import run_backfill
 from populator.job.pipeline import ReadRetryPolicy

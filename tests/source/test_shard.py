@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from populator.commands.execute import build_job
+from populator.commands.build import build_job
 from populator.commands.sample import SampleSpec, write_archive
 from populator.errors import UsageError
 from populator.events import TTL_SECONDS

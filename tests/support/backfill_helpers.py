@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from populator.commands.execute import build_job
+from populator.commands.build import build_job
 from populator.commands.sample import ExpectedManifest, SampleSpec, enriched_line, write_archive
 from populator.config.iglu import BUNDLED_REGISTRY_PATH
 from populator.job.backfill import run_backfill

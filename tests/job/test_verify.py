@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from populator.commands.sample import SampleSpec, write_archive
-from populator.commands.verify import Selection, read_back
+from populator.job.verify import Selection, read_back
 from populator.config.aws import new_session
 from populator.config.storage import AwsSettings
 from populator.events import ManifestItem

@@ -1,0 +1,107 @@
+"""Where a job's items go: the contract between the one orchestration and its destinations.
+
+A job lists, reads and parses the archive the same way whatever it writes to; only the
+destination differs. `populator run` writes to the table (`table_destination`); `populator
+import` stages the items in S3 and has ImportTable create the table (`staging_destination`,
+finished by `table_import`). A third destination is a writer in `sink/` and a class here that
+keeps this protocol.
+
+```
+open ─► checkpoint ─► attach ─► prepare ─► pipeline ─► finish
+                                           (each process: writers.ready once, writers.open_writer)
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..observe.hub import Hub
+from ..sink.writes import TableInfo
+from ..source.archive import ArchiveObject
+from .checkpoint import Journal
+from .pipeline import ItemWriter
+
+if TYPE_CHECKING:
+    from .clients import Clients
+    from .spec import BackfillJob
+
+#: What a phase of the job is shown with: the command's displays, entered around each phase.
+PhaseDisplay = Callable[[str], AbstractContextManager[None]]
+#: Whether an object was finished by an earlier run of the same job.
+Skip = Callable[[ArchiveObject], bool]
+
+# The phases a job goes through, as `PhaseDisplay` is told them.
+WRITING, STAGING, IMPORTING = "writing", "staging", "importing"
+
+
+@dataclass(frozen=True)
+class RateSharing:
+    """One process's part in a rate controller shared by several."""
+
+    state: Any  # a ratelimit.SharedControllerState
+    share: float  # the fraction of the common rate this process paces at
+
+
+@dataclass(frozen=True)
+class WorkerShare:
+    """What a worker process is given by its parent: the table it made ready, a rate share."""
+
+    table: TableInfo | None
+    rate: RateSharing
+
+
+class WriterFactory(Protocol):
+    """Each process's part of a destination: what it needs before writing, and its writer.
+
+    Handed to every worker process, so it holds only picklable settings, never clients.
+    """
+
+    async def ready(self, job: BackfillJob, clients: Clients, hub: Hub) -> TableInfo | None:
+        """Once, in the parent, before any object is read: the table the writers write to
+        (described, or created), or None when they write elsewhere."""
+        ...
+
+    async def open_writer(
+        self,
+        job: BackfillJob,
+        clients: Clients,
+        hub: Hub,
+        stack: contextlib.AsyncExitStack,
+        table: TableInfo | None,
+        rate: RateSharing | None,
+    ) -> ItemWriter | None:
+        """This process's writer, closed with `stack`; None for a dry run."""
+        ...
+
+
+class Destination(Protocol):
+    """The parent's side of a destination, for the life of one job."""
+
+    writers: WriterFactory
+    phase: str  # what the pipeline's phase is called: WRITING or STAGING
+
+    async def open(self, resources: contextlib.AsyncExitStack) -> None:
+        """Before any file is written: the clients it needs, and what must be refused first."""
+        ...
+
+    def attach(
+        self, checkpoint: Journal | None, hub: Hub, resources: contextlib.AsyncExitStack
+    ) -> Skip | None:
+        """Subscribe what records finished objects in the checkpoint (and the destination's own
+        journals, closed with `resources`); returns what an earlier run finished (None: none)."""
+        ...
+
+    async def prepare(self, resources: contextlib.AsyncExitStack) -> bool:
+        """After the checkpoint is open, before the pipeline: False when there is nothing to
+        read (an import already asked for, which the job reattaches to)."""
+        ...
+
+    async def finish(self, hub: Hub, stop: asyncio.Event, display: PhaseDisplay) -> None:
+        """After every object is written: the destination's own last steps (none for the table)."""
+        ...
