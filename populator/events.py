@@ -13,7 +13,7 @@ from enum import StrEnum
 from functools import partial
 from itertools import compress, repeat
 from operator import getitem, is_, itemgetter, methodcaller
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 FIELD_COUNT = 131
 ETL_TSTAMP_INDEX = 2
@@ -249,9 +249,10 @@ def _triage_uniform(lines: list[bytes], expiry_cutoff: int | None) -> Triage | N
         return None  # a long line not yet cut by the reader: parse_line measures it exactly
     if list(map(_count, lines, repeat(_TAB))).count(_TABS) != count:
         return None
-    heads = list(map(_HEAD.match, lines))
-    if not all(heads):
+    matched = list(map(_HEAD.match, lines))
+    if not all(matched):
         return None
+    heads = cast(list[re.Match[bytes]], matched)  # every one matched; one cast for the block
     # Both groups of every line in one pass; seconds is None where etl_tstamp has no stamp's shape.
     seconds, raw_event_ids = zip(*map(_groups, heads), strict=True)
     del heads  # fewer objects for the cyclic collector to visit while the items are made
@@ -263,6 +264,7 @@ def _triage_uniform(lines: list[bytes], expiry_cutoff: int | None) -> Triage | N
                 return None
             fresh[raw] = etl_time
         etl_times = list(map(fresh.get, seconds, etl_times))  # the time already found, or the new one
+    known_times = cast(list[int], etl_times)  # every one found by now
     tails = list(map(_last_three_fields, map(getitem, lines, repeat(_TAIL))))
     if set(map(len, tails)) != {3}:
         return None  # a fingerprint longer than the window: leave it to the line-by-line path
@@ -272,12 +274,12 @@ def _triage_uniform(lines: list[bytes], expiry_cutoff: int | None) -> Triage | N
     except UnicodeDecodeError:
         return None
     event_ids = map(_decode, raw_event_ids)
-    fields = zip(event_ids, fingerprint_texts, etl_times, strict=True)
+    fields = zip(event_ids, fingerprint_texts, known_times, strict=True)
     items = list(map(_new_tuple, repeat(ManifestItem), fields))
     missing = fingerprints.count(b"")
     if missing:  # events without a fingerprint: counted, not kept (an empty bytes is false)
         items = list(compress(items, fingerprints))
-    if expiry_cutoff is None or min(etl_times) >= expiry_cutoff:
+    if expiry_cutoff is None or min(known_times) >= expiry_cutoff:
         return Triage(items, 0, 0, [], missing)
     kept = [item for item in items if item[2] >= expiry_cutoff]
     return Triage(kept, 0, len(items) - len(kept), [], missing)
@@ -307,10 +309,10 @@ def _triage_each(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
             continue
         parsed = parse(line)
         if type(parsed) is item_type:
-            if parsed.etl_time < cutoff:  # type: ignore[union-attr]
+            if parsed.etl_time < cutoff:
                 expired += 1
             else:
-                keep(parsed)  # type: ignore[arg-type]
+                keep(parsed)
         elif parsed is skipped:
             no_fingerprint += 1
         else:

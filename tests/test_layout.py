@@ -161,3 +161,13 @@ def test_the_check_catches_an_import_that_points_the_wrong_way(tmp_path, source,
     targets = imported(name, path, known)
     rank = rooms()
     assert any(rank[room_of(target)] >= rank[room] for target, _ in targets), targets
+
+
+@pytest.mark.parametrize("room", sorted({path.parent.name for path in PACKAGE.glob("*/__init__.py")}))
+def test_every_module_is_listed_in_its_rooms_docstring(room: str) -> None:
+    """A room's `__init__` says what it holds: every module of it, named in backquotes."""
+    init = PACKAGE / room / "__init__.py"
+    docstring = ast.get_docstring(ast.parse(init.read_text())) or ""
+    named = set(re.findall(r"`(\w+)`", docstring))
+    modules_here = {path.stem for path in (PACKAGE / room).glob("*.py") if path.stem != "__init__"}
+    assert not modules_here - named, f"{init} does not list {sorted(modules_here - named)}"

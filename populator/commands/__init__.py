@@ -1,10 +1,15 @@
-"""The command line: `run`, `plan`, `verify`, `demo`, and what each shows on screen.
+"""The command line: thin commands that parse, build a job, show it, and end with an exit code.
 
-- `cli`: the typer app, its options and exit codes (`main` is the console script).
-- `execute`: a `BackfillJob` from arguments, and a job run with progress, summary and report.
-- `watch`: the displays, logs and report one run opens and closes.
-- `plan`, `plan_view`, `verify`, `verify_view`: the two read-only commands and their screens.
-- `demo`, `sample`: the embedded demo on moto, and the sample-archive generator it uses.
+- `cli`: the typer app and `main` (the console script); registers each command below.
+- `options`: every option and argument, declared once.
+- `run`, `import_table`, `plan`, `verify`: one module a command (`populator import` is
+  `import_table`); `demo`: the embedded demo on moto (its command is in `cli`).
+- `build`: arguments → a validated `BackfillJob` (with `ImportArguments`, an import).
+- `execute`: a job run with its displays, signals and summary; the one place where an
+  exception that ends a command is told and becomes an exit code.
+- `watch`: the displays, logs and report one job opens and closes.
+- `plan_view`, `verify_view`: what `plan` and `verify` print.
+- `sample`: the sample-archive generator the demo and the tests use.
 
 The top of the house: imports any room, and no room imports it.
 """

@@ -39,7 +39,7 @@ from ..job.interrupts import GRACE_SECONDS, run_interruptible
 from ..job.spec import BackfillJob
 from ..observe import logs
 from ..observe.hub import Hub
-from ..observe.imports import ImportTally, print_import_summary
+from ..observe.import_progress import ImportTally, print_import_summary
 from ..observe.progress import print_summary
 from ..observe.report import Tally
 from .watch import RunOutputs, RunWatch, run_outputs

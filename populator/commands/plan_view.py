@@ -114,6 +114,8 @@ def paths_table(plan: Plan) -> Table:
     table.add_column("populator run")
     table.add_column("populator import")
     name = plan.table.name
+    run_table: str | Text
+    import_table: str | Text
     if plan.table.status == "missing":
         run_table, import_table = f"creates {name}", f"creates {name} (ImportTable)"
     elif plan.table.status == "exists":

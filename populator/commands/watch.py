@@ -27,7 +27,7 @@ from ..job.spec import BackfillJob
 from ..observe import logs
 from ..observe.eventlog import RUN_LOGGER, EventLog
 from ..observe.hub import Subscriber
-from ..observe.imports import ImportLive, ImportProgressLog, ImportTally
+from ..observe.import_progress import ImportLive, ImportProgressLog, ImportTally
 from ..observe.logstore import (
     LOG_NAME,
     REPORT_NAME,

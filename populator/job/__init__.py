@@ -1,11 +1,17 @@
-"""One backfill end to end: the pipeline that joins a source to a sink, and what keeps it safe.
+"""One job end to end, whatever its destination: the orchestration, and what keeps it safe.
 
-- `spec`: `BackfillJob`, one backfill's every option, validated.
-- `backfill`: `run_backfill`, the library entry point: checkpoint, bad rows, one process or many.
-- `process`, `workers`: one process's share (clients, table, writer), and `--processes P`.
+- `spec`: `BackfillJob` (every option, validated) and `Staging` (an import's destination).
+- `backfill`: `run_job`, the one orchestration; `run_backfill` and `run_import` call it.
+- `destination`: the contract between the orchestration and a destination; `table_destination`
+  (`run`: the table's writers), `staging_destination` (`import`: a `Stager` in each process).
+- `staging_checks`, `staging_records`, `staging_journal`, `table_import`: an import's checks
+  before staging, its journals, and its last steps (ImportTable, TTL, sample, clean-up).
+- `process`, `workers`, `clients`: one process's share, `--processes P`, AWS clients and `guard`.
 - `pipeline`: listing → readers → batches → writers, bounded queues, cancellation.
-- `checkpoint`: the resumable journal; `badrows`: the bad-row file and `--max-bad-rows`.
-- `interrupts`, `runtime`, `cores`: signals, process-wide settings, usable CPUs.
+- `checkpoint`, `finished`: the resumable journal, and what earlier runs finished.
+- `badrows`, `limits`, `interrupts`: bad rows, budgets, signals.
+- `plan`, `verify`: what a job would do, and a sample of it read back from the table.
+- `runtime`, `cores`: process-wide settings, usable CPUs.
 
 May import every room below it; nothing below imports it.
 """

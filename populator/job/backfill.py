@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 from ..observe.hub import Hub, Subscriber
-from ..observe.imports import ImportTally
+from ..observe.import_progress import ImportTally
 from ..observe.report import Tally
 from .badrows import BadRowFile, BadRowLimit
 from .checkpoint import SEGMENTS_AT_ONCE, Journal, S3Checkpoint
@@ -110,7 +110,10 @@ async def run_job(
     limit = None
     if job.limits.any and not job.dry_run:
         loop = asyncio.get_running_loop()
-        limit = LimitWatch(job.limits, tally, lambda _name: loop.call_soon_threadsafe(stop.set))
+        def stop_at_limit(_name: str) -> None:
+            loop.call_soon_threadsafe(stop.set)
+
+        limit = LimitWatch(job.limits, tally, stop_at_limit)
         hub.subscribe(limit)
     for subscriber in extra_subscribers:
         hub.subscribe(subscriber)

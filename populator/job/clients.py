@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config.storage import AwsSettings, identity_hint
 from ..errors import ArchiveError, PopulatorError, UsageError
@@ -18,6 +18,8 @@ from .spec import BackfillJob
 
 if TYPE_CHECKING:
     from ..config.aws import Endpoint
+
+T = TypeVar("T")
 
 # botocore, aiobotocore and aiohttp are imported where a client is made: a dry run over a local
 # archive never needs them, and they cost half a second of start-up.
@@ -34,6 +36,12 @@ class Clients:
     s3_identity: str
     table_identity: str
     endpoints: dict[str, Endpoint] = field(default_factory=dict)  # by service: "S3", "DynamoDB"
+
+    @property
+    def table_client(self) -> Any:
+        """The DynamoDB client (a dry run has none)."""
+        assert self.dynamodb is not None, "a dry run makes no DynamoDB call"
+        return self.dynamodb
 
     def table_action(self, job: BackfillJob) -> str:
         return f"access to DynamoDB table {job.storage.table!r} in {job.storage.region}"
@@ -84,7 +92,7 @@ async def open_clients(job: BackfillJob, stack: contextlib.AsyncExitStack) -> Cl
     return clients
 
 
-async def guard_pipeline(job: BackfillJob, clients: Clients, work: Any) -> Any:
+async def guard_pipeline(job: BackfillJob, clients: Clients, work: Awaitable[T]) -> T:
     """Await the pipeline (or a share of it), explaining errors a user can fix."""
     write_permission = "dynamodb:PutItem" if job.conditional else "dynamodb:BatchWriteItem"
     return await guard(
@@ -98,14 +106,14 @@ async def guard_pipeline(job: BackfillJob, clients: Clients, work: Any) -> Any:
 
 
 async def guard(
-    awaitable: Any,
+    awaitable: Awaitable[T],
     *,
     action: str,
     permission: str,
     identity: str,
     archive: str = "",
     endpoints: Sequence[Endpoint] = (),
-) -> Any:
+) -> T:
     """Await, turning AWS errors a user can fix into UsageErrors with a clear message.
 
     `endpoints` are the services the work talks to, the likeliest first: an endpoint this machine

@@ -83,8 +83,15 @@ class WriterFactory(Protocol):
 class Destination(Protocol):
     """The parent's side of a destination, for the life of one job."""
 
-    writers: WriterFactory
-    phase: str  # what the pipeline's phase is called: WRITING or STAGING
+    @property
+    def writers(self) -> WriterFactory:
+        """Each process's part of the destination."""
+        ...
+
+    @property
+    def phase(self) -> str:
+        """What the pipeline's phase is called: WRITING or STAGING."""
+        ...
 
     async def open(self, resources: contextlib.AsyncExitStack) -> None:
         """Before any file is written: the clients it needs, and what must be refused first."""

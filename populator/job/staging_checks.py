@@ -74,7 +74,7 @@ async def refuse_an_existing_table(job: BackfillJob, clients: Clients) -> None:
 
     async def describe() -> bool:
         try:
-            await clients.dynamodb.describe_table(TableName=job.storage.table)
+            await clients.table_client.describe_table(TableName=job.storage.table)
         except ClientError as exc:
             if aws_error_code(exc) == "ResourceNotFoundException":
                 return False

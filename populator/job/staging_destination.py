@@ -26,7 +26,7 @@ from ..observe.hub import (
     StagedUploadAborted,
     StagedUploadStarted,
 )
-from ..observe.imports import ImportTally
+from ..observe.import_progress import ImportTally
 from ..sink.staging import HeldObject, Stager
 from ..sink.writes import TableInfo
 from .checkpoint import Journal

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..observe.hub import Event, ObjectFinished, ObjectStaged, StagedUploadAborted, StagedUploadStarted
-from ..observe.imports import ImportTally
+from ..observe.import_progress import ImportTally
 from ..sink.staging import MAX_STAGED_OBJECTS
 from ..source.archive import ArchiveObject
 from .checkpoint import FinishedObject, Journal

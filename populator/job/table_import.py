@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import PopulatorError, UsageError, aws_error_code
 from ..observe.hub import Hub, ImportDescribed
-from ..sink.importer import (
+from ..sink.import_requests import (
     ImportDescription,
     client_token,
     describe_import,

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..sink.importer import ImportDescription
+from ..sink.import_requests import ImportDescription
 from ..sink.ratelimit import RateState
 from ..sink.staging import StagedObject
 from ..sink.writes import TableInfo
@@ -135,7 +135,7 @@ class ObjectFailedEvent:
     reason: str
 
 
-# `populator import`: staged objects and the import (see sink/staging.py and sink/importer.py).
+# `populator import`: staged objects and the import (see sink/staging.py and sink/import_requests.py).
 
 
 @dataclass(frozen=True, slots=True)

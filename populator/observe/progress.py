@@ -142,10 +142,10 @@ def _grid(snap: Snapshot, width: int) -> Table:
     per_row = next((n for n in (4, 2) if _grid_width(groups, n) < width), 1)
     table = Table.grid(padding=(0, 1))
     for column in range(per_row * 2):
-        label = column % 2 == 0
+        is_label = column % 2 == 0
         table.add_column(
-            style="dim" if label else None,
-            justify="left" if label else "right",
+            style="dim" if is_label else None,
+            justify="left" if is_label else "right",
             no_wrap=True,
             overflow="ellipsis",
         )

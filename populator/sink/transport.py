@@ -94,7 +94,7 @@ class SignedHttpTransport:
         document = orjson.loads(payload) if payload else {}
         if status >= 300:
             raise _client_error(operation, status, document)
-        return document  # type: ignore[no-any-return]
+        return document
 
     async def _signed_headers(self, operation: str, body: bytes) -> dict[str, str]:
         # Frozen per request: a refreshable provider hands out new keys before the old expire.

@@ -134,6 +134,7 @@ async def sample_heads(
 
 async def _read_head(location: ArchiveLocation, obj: ArchiveObject, head: int, s3: Any | None) -> bytes:
     if location.is_s3:
+        assert s3 is not None, "an S3 archive is read with an S3 client"
         response = await s3.get_object(Bucket=location.bucket, Key=obj.key, Range=f"bytes=0-{head - 1}")
         async with response["Body"] as body:
             return bytes(await body.read())

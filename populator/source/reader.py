@@ -132,7 +132,7 @@ class _GzipStream:
                 return
             try:
                 chunk = self._inflater.decompress(data, MAX_INFLATE_BYTES)
-            except IsalError as exc:
+            except IsalError as exc:  # type: ignore[misc]  # isal's stub calls the class an instance
                 raise CorruptObject(f"corrupt gzip data ({exc})") from None
             self._member_has_data = True
             if chunk:

@@ -19,7 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..sink.importer import ImportDescription
+from ..sink.import_requests import ImportDescription
 from ..sink.pricing import (
     DEFAULT_PRICE_PER_GB_IMPORT,
     DEFAULT_PRICE_PER_MILLION_WRU,
