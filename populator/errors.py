@@ -6,6 +6,8 @@ exceptions to exit codes in one place and never prints a traceback for an error 
 
 from __future__ import annotations
 
+EXIT_INTERNAL: int = 3  # the exit code of a bug in populator, never of an error a user can cause
+
 
 class PopulatorError(Exception):
     """Base of every error this package raises on purpose."""
