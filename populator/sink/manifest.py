@@ -193,7 +193,8 @@ async def _create_table(
         # table at the same time (a shard of the same backfill) enabled it first.
         if aws_error_code(exc) != "ValidationException" or not await _ttl_enabled(client, name):
             raise
-    return (await client.describe_table(TableName=name))["Table"]
+    table: dict[str, Any] = (await client.describe_table(TableName=name))["Table"]
+    return table
 
 
 async def _ttl_enabled(client: Any, name: str) -> bool:
