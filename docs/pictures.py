@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 from rich.console import Console
 
+from populator.commands.build import build_job
 from populator.commands.demo import (
     DEMO_BUCKET,
     DEMO_PREFIX,
@@ -32,13 +33,12 @@ from populator.commands.demo import (
     demo_spec,
     storage_config_document,
 )
-from populator.commands.build import build_job
-from populator.job.plan import make_plan
 from populator.commands.plan_view import render_plan
 from populator.commands.sample import write_archive
-from populator.job.verify import verify
 from populator.commands.verify_view import render_verification
 from populator.job.backfill import run_backfill
+from populator.job.plan import make_plan
+from populator.job.verify import verify
 from populator.observe.hub import Hub
 from populator.observe.progress import LiveProgress
 from populator.observe.report import Tally

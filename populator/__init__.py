@@ -4,8 +4,8 @@ The rooms, in the order data flows (see ARCHITECTURE.md): `events` (the pure cor
 `errors` at the bottom; `config`; `source` and `sink`; `observe`; `job`; `commands` on top.
 
 The library surface is re-exported here: `run_backfill` (into the table) and `run_import`
-(staged in S3, then ImportTable) take a `BackfillJob`; a job with a `Staging` is an import. The job-level names are loaded on first use
-(PEP 562), so `import populator.events` stays as cheap as the module itself: a worker process
+(staged in S3, then ImportTable) take a `BackfillJob`; a job with a `Staging` is an import.
+The job-level names are loaded on first use (PEP 562), so `import populator.events` stays as cheap as the module itself: a worker process
 or a one-line script does not pay for the pipeline, tenacity and the rest.
 """
 
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from .job.backfill import run_backfill, run_import
     from .job.pipeline import PipelineOptions
     from .job.spec import BackfillJob, Staging
-    from .observe.import_progress import ImportTally
     from .observe.hub import Hub
+    from .observe.import_progress import ImportTally
     from .observe.report import Tally
     from .source.archive import parse_location
 

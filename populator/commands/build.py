@@ -11,6 +11,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config.storage import load_resolver_config, load_storage_config
 from ..errors import UsageError
@@ -24,7 +25,7 @@ from ..sink.throughput import ThroughputOptions
 from ..sink.writes import RetryPolicy
 from ..source.archive import parse_location, parse_since, split_s3_url
 from ..source.shard import parse_shard
-from .options import BATCH_WRITERS, CONDITIONAL_WRITERS, IMPORT_WRITERS
+from .options import BATCH_WRITERS, CONDITIONAL_WRITERS, IMPORT_WRITERS, JobArguments, SourceArguments
 
 _CAPACITY = re.compile(r"(\d+)/(\d+)")
 
@@ -165,3 +166,29 @@ def parse_provisioned(raw: str) -> tuple[int, int]:
             "(what Snowplow's library creates), each from 1 to 1,000,000."
         )
     return int(match.group(1)), int(match.group(2))
+
+
+def build_from(source: SourceArguments, job: JobArguments | None = None, **options: Any) -> BackfillJob:
+    """`build_job` from the commands' groups of options, and `options` of the command's own."""
+    if job is not None:
+        options |= {
+            "include_expired": job.include_expired,
+            "on_demand": job.on_demand,
+            "provisioned": job.provisioned,
+            "concurrency": job.concurrency,
+            "processes": job.processes,
+            "checkpoint": job.checkpoint,
+            "restart": job.restart,
+            "bad_rows": job.bad_rows,
+            "max_bad_rows": job.max_bad_rows,
+            "read_retry": job.read_retry(),
+            "shard": job.shard,
+        }
+    return build_job(
+        source.enriched_archive,
+        source.storage_config,
+        source.resolver_config,
+        since=source.since,
+        profile=source.profile,
+        **options,
+    )

@@ -15,7 +15,6 @@ import shlex
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
 
 import orjson
@@ -42,6 +41,7 @@ from ..observe.hub import Hub
 from ..observe.import_progress import ImportTally, print_import_summary
 from ..observe.progress import print_summary
 from ..observe.report import Tally
+from .options import OutputArguments
 from .watch import RunOutputs, RunWatch, run_outputs
 
 log = logging.getLogger("populator.run")
@@ -249,27 +249,20 @@ def log_bug(exc: BaseException) -> str:
     return message
 
 
-def run_command(
-    make_job: Callable[[], BackfillJob],
-    *,
-    quiet: bool,
-    progress_interval: float,
-    log_level: str | None,
-    json_logs: bool,
-    report: Path | None,
-    log_path: str | None,
-) -> NoReturn:
+def run_command(make_job: Callable[[], BackfillJob], outputs: OutputArguments) -> NoReturn:
     """`run` and `import`: the job from the arguments, executed; ends with its exit code."""
     out, err = consoles()
-    logs.configure_logging(level=log_level, json_logs=json_logs, quiet=quiet, terminal=err.is_terminal)
+    logs.configure_logging(
+        level=outputs.log_level, json_logs=outputs.json_logs, quiet=outputs.quiet, terminal=err.is_terminal
+    )
     try:
-        outputs = run_outputs(
-            quiet=quiet,
-            progress_interval=progress_interval,
-            log_level=log_level,
-            json_logs=json_logs,
-            report=report,
-            log_path=log_path,
+        checked = run_outputs(
+            quiet=outputs.quiet,
+            progress_interval=outputs.progress_interval,
+            log_level=outputs.log_level,
+            json_logs=outputs.json_logs,
+            report=outputs.report,
+            log_path=outputs.log_path,
             command=shlex.join(["populator", *sys.argv[1:]]),
         )
         job = make_job()
@@ -277,7 +270,7 @@ def run_command(
         raise typer.Exit(report_failure(exc, err)[0]) from None
     resume = shlex.join(["populator", *(arg for arg in sys.argv[1:] if arg != "--restart")])
     runtime.keep_freed_memory()
-    raise typer.Exit(execute(job, out, err, resume_command=resume, outputs=outputs))
+    raise typer.Exit(execute(job, out, err, resume_command=resume, outputs=checked))
 
 
 class Showable(Protocol):

@@ -6,7 +6,7 @@ import typer
 
 from ..sink.throughput import ThroughputOptions
 from . import options as o
-from .build import build_job
+from .build import build_from
 from .execute import show
 
 EXAMPLES = """
@@ -20,12 +20,9 @@ Examples:
 """
 
 
+@o.grouped
 def plan(
-    enriched_archive: o.Archive,
-    storage_config: o.StorageConfig,
-    resolver_config: o.ResolverConfig,
-    since: o.Since = None,
-    profile: o.Profile = None,
+    source: o.SourceArguments,
     include_expired: o.IncludeExpired = False,
     on_demand: o.OnDemand = False,
     provisioned: o.Provisioned = None,
@@ -51,15 +48,11 @@ def plan(
     from .plan_view import render_plan
 
     async def work() -> Plan:
-        job = build_job(
-            enriched_archive,
-            storage_config,
-            resolver_config,
-            since=since,
+        job = build_from(
+            source,
             include_expired=include_expired,
             on_demand=on_demand,
             provisioned=provisioned,
-            profile=profile,
             throughput=ThroughputOptions(
                 max_write_rate=max_write_rate, write_capacity_percent=write_capacity_percent
             ),

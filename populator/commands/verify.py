@@ -6,7 +6,7 @@ import typer
 
 from ..errors import EXIT_FAILED, EXIT_OK
 from . import options as o
-from .build import build_job
+from .build import build_from
 from .execute import show
 
 EXAMPLES = """
@@ -18,16 +18,13 @@ Examples:
 """
 
 
+@o.grouped
 def verify(
-    enriched_archive: o.Archive,
-    storage_config: o.StorageConfig,
-    resolver_config: o.ResolverConfig,
-    since: o.Since = None,
+    source: o.SourceArguments,
     sample: Annotated[
         int,
         typer.Option(min=1, help="Events to check, spread over the selected objects (all when fewer)."),
     ] = 1000,
-    profile: o.Profile = None,
     seed: Annotated[int, typer.Option(hidden=True, help="Another seed picks another sample.")] = 0,
     json_output: o.Json = False,
 ) -> None:
@@ -37,7 +34,7 @@ def verify(
     from .verify_view import render_verification
 
     async def work() -> Verification:
-        job = build_job(enriched_archive, storage_config, resolver_config, since=since, profile=profile)
+        job = build_from(source)
         return await verify_table(job, sample, seed=seed)
 
     result = show(work, render_verification, json_output)

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -45,25 +45,13 @@ from ..observe.hub import (
     RunsSelected,
 )
 from ..sink.batching import BatchCutter
-from ..sink.writes import BATCH_SIZE, WriteFailed, WriteOutcome, describe_failure
+from ..sink.writes import BATCH_SIZE, ItemWriter, WriteFailed, WriteOutcome, describe_failure
 from ..source.archive import ArchiveLocation, ArchiveObject, list_archive
 from ..source.reader import CorruptObject, decoded_chunks, file_chunks, iter_lines, s3_chunks
 from ..source.shard import Shard
 
 # A read refused for these is refused for every object: it stops the run instead of failing each.
 _FATAL_READ_CODES = ACCESS_DENIED_CODES | {"NoSuchBucket"}
-
-
-class ItemWriter(Protocol):
-    async def write(self, items: list[ManifestItem]) -> WriteOutcome: ...
-
-
-class ObjectWriter(ItemWriter, Protocol):
-    """A writer told each batch's object (the import's stager keeps objects whole): `write_from`
-    is called instead of `write`, one object a batch. A writer may set `batch_size` (items a
-    batch; BATCH_SIZE otherwise): staging has no request limit, only a cost per batch."""
-
-    async def write_from(self, obj: ArchiveObject, items: list[ManifestItem]) -> WriteOutcome: ...
 
 
 # How long the end of an object waits for the ends of others to fill a request with.
@@ -213,7 +201,7 @@ class _Stage:
         self.batches = asyncio.Queue(maxsize=max(self.options.writers * 4, 8))
         # Ends are gathered across objects only where a request's outcome is the same for every
         # item (BatchWriteItem): a conditional write says per item which were already there.
-        self.tails = _Tails(self) if getattr(self.writer, "combines_objects", False) else None
+        self.tails = _Tails(self) if self.writer is not None and self.writer.combines_objects else None
 
 
 async def run_pipeline(
@@ -379,7 +367,7 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
     hub = stage.hub
     # ttl < now  <=>  etlTime < now - TTL; etlTime is whole seconds, so compare with the ceiling.
     cutoff = None if stage.options.include_expired else math.ceil(stage.now) - TTL_SECONDS
-    cutter = BatchCutter(getattr(stage.writer, "batch_size", BATCH_SIZE))  # the stager takes bigger ones
+    cutter = BatchCutter(BATCH_SIZE if stage.writer is None else stage.writer.batch_size)  # staging: bigger
     chunks = decoded_chunks(_counted(stage, obj, _raw_chunks(stage, obj)))
     async for block in iter_lines(chunks):
         if state.failure is not None:
@@ -423,18 +411,18 @@ async def _submit(stage: _Stage, state: _ObjectState, items: list[ManifestItem])
 
 
 async def _write_batches(stage: _Stage) -> None:
-    assert stage.writer is not None
-    write_from = getattr(stage.writer, "write_from", None)  # an ObjectWriter: never combines objects
+    writer = stage.writer
+    assert writer is not None
     while (batch := await stage.batches.get()) is not None:
         live = _Batch(
             [(state, items) for state, items in batch.parts if state.failure is None and not state.abandoned]
         )
         if live.parts:
             try:
-                if write_from is not None:
-                    outcome = await write_from(live.parts[0][0].obj, live.items)
-                else:
-                    outcome = await stage.writer.write(live.items)
+                if writer.combines_objects:
+                    outcome = await writer.write(live.items)
+                else:  # never gathered with others: the batch is one object's
+                    outcome = await writer.write_from(live.parts[0][0].obj, live.items)
             except WriteFailed as exc:
                 for state, _ in live.parts:
                     _fail(state, str(exc))

@@ -23,14 +23,16 @@ import contextlib
 import dataclasses
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.queues
+import multiprocessing.synchronize
 import os
 import queue
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from ..errors import PopulatorError
+from ..errors import EXIT_INTERNAL, PopulatorError, WorkerFailed
 from ..observe.hub import (
     BytesRead,
     Event,
@@ -62,14 +64,58 @@ POLL_SECONDS = 0.1
 DRAIN_MESSAGES = 256  # taken from a queue in one trip to a thread, when that many wait
 
 
-def _get_any(channels: list[Any], timeout: float) -> list[Any]:
+# ----------------------------------------------------------------------------- messages
+# What goes through the queues, pickled. Parent to worker, on its object queue: `TableKnown`
+# first, then the objects, then None (also where `TableKnown` would be, for a worker given no
+# work). Worker to parent, on its events queue: `WorkerEvents`, then `WorkerDone` or `WorkerFatal`.
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TableKnown:
+    """Work is coming, and this is the table (None: a dry run, or a sink other than the table)."""
+
+    table: TableInfo | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerEvents:
+    """A batch of a worker's events, for the parent's hub."""
+
+    index: int
+    events: list[Event]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerDone:
+    """The worker finished its share (its last message)."""
+
+    index: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerFatal:
+    """The worker hit an error that stops the job, and the exit code it carries (its last message)."""
+
+    index: int
+    exit_code: int
+    message: str
+
+
+ObjectMessage = TableKnown | ArchiveObject | None
+WorkerMessage = WorkerEvents | WorkerDone | WorkerFatal
+_T = TypeVar("_T")
+
+
+def _get_any(channels: list[multiprocessing.queues.Queue[_T]], timeout: float) -> list[_T]:
     """What waits in any of `channels` (waiting up to `timeout` for one); raises queue.Empty.
     `_reader` is the queue's pipe end: multiprocessing's Queue offers no public way to wait on
     several, and `connection.wait` is how its own Pool does it."""
-    ready = multiprocessing.connection.wait([channel._reader for channel in channels], timeout)
-    messages: list[Any] = []
-    for channel in channels:
-        if channel._reader in ready:
+    # typeshed does not declare the private `_reader`; there is no public alternative (see above)
+    readers = [channel._reader for channel in channels]  # type: ignore[attr-defined]
+    ready = multiprocessing.connection.wait(readers, timeout)
+    messages: list[_T] = []
+    for channel, reader in zip(channels, readers, strict=True):
+        if reader in ready:
             with contextlib.suppress(queue.Empty):
                 messages += _get_many(channel, 0.0)
     if not messages:
@@ -77,7 +123,9 @@ def _get_any(channels: list[Any], timeout: float) -> list[Any]:
     return messages
 
 
-def _get_many(channel: Any, timeout: float, limit: int = DRAIN_MESSAGES) -> list[Any]:
+def _get_many(
+    channel: multiprocessing.queues.Queue[_T], timeout: float, limit: int = DRAIN_MESSAGES
+) -> list[_T]:
     """The next message (waiting up to `timeout`), and those already behind it: one hop to a
     thread for a bunch instead of one a message. Raises queue.Empty when none came."""
     messages = [channel.get(True, timeout)]
@@ -87,14 +135,6 @@ def _get_many(channel: Any, timeout: float, limit: int = DRAIN_MESSAGES) -> list
         except queue.Empty:
             break
     return messages
-
-
-class WorkerFailed(PopulatorError):
-    """A worker process hit an error that stops the job (re-raised in the parent)."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 async def run_in_workers(
@@ -117,7 +157,7 @@ async def run_in_workers(
 
 
 async def _list_and_dispatch(
-    job: Any,
+    job: BackfillJob,
     s3: Any,
     pool: _Pool,
     hub: Hub,
@@ -160,16 +200,20 @@ class _Pool:
     take every object of a small archive while the other idled (measured).
     """
 
-    def __init__(self, job: Any, destination: WriterFactory) -> None:
+    def __init__(self, job: BackfillJob, destination: WriterFactory) -> None:
         context = multiprocessing.get_context("fork")
         self.size = job.processes
         self._slots = max(1, -(-job.pipeline.concurrency // self.size))
         writers = max(1, -(-job.pipeline.writers // self.size))
-        self._queues: list[Any] = [context.Queue() for _ in range(self.size)]
+        self._queues: list[multiprocessing.queues.Queue[ObjectMessage]] = [
+            context.Queue() for _ in range(self.size)
+        ]
         # One events queue a worker, never one shared: a queue's writers share a lock, and a worker
         # killed while its feeder thread held it left every other worker blocked on it for good
         # (seen: a run that never ended after one worker was SIGKILLed).
-        self._events: list[Any] = [context.Queue() for _ in range(self.size)]
+        self._events: list[multiprocessing.queues.Queue[WorkerMessage]] = [
+            context.Queue() for _ in range(self.size)
+        ]
         self._ready = context.Event()
         self._stop = context.Event()
         self._owner: dict[str, tuple[int, ArchiveObject]] = {}
@@ -225,7 +269,7 @@ class _Pool:
         if not self._working:
             self._working = True
             for channel in self._queues:
-                channel.put(("table", self._table))
+                channel.put(TableKnown(self._table))
             self._ready.set()
 
     def stop(self) -> None:
@@ -285,15 +329,16 @@ class _Pool:
                         running.discard(index)
                         self._worker_vanished(index, hub)
                 continue
-            for kind, index, payload in messages:
-                if kind == "events":
-                    for event in payload:
-                        self._republish(index, event, hub)
-                elif kind == "done":
-                    running.discard(index)
-                elif kind == "fatal":
-                    self._stop.set()
-                    raise WorkerFailed(payload[1], payload[0])
+            for message in messages:
+                match message:
+                    case WorkerEvents(index, events):
+                        for event in events:
+                            self._republish(index, event, hub)
+                    case WorkerDone(index):
+                        running.discard(index)
+                    case WorkerFatal(_, exit_code, text):
+                        self._stop.set()
+                        raise WorkerFailed(text, exit_code)
 
     def _republish(self, index: int, event: Event, hub: Hub) -> None:
         hub.publish(event)  # RateChanged included: every worker reports the one shared controller
@@ -322,16 +367,20 @@ class _Pool:
             if process.is_alive():
                 process.kill()
                 process.join(1)
-        for channel in (*self._queues, *self._events):
+        channels: list[multiprocessing.queues.Queue[Any]] = [*self._queues, *self._events]
+        for channel in channels:
             channel.cancel_join_thread()
             channel.close()
 
 
-def _merge(known: Any, event: Any) -> Event:
-    """Two counting events of one object as one."""
-    if isinstance(event, BytesRead):
+_Counting = BytesRead | LinesParsed | ItemsAcknowledged  # summed per object by a worker
+
+
+def _merge(known: _Counting, event: _Counting) -> _Counting:
+    """Two counting events of one object as one (of one type: the forwarder's key holds it)."""
+    if isinstance(event, BytesRead) and isinstance(known, BytesRead):
         return BytesRead(event.obj, known.count + event.count)
-    if isinstance(event, LinesParsed):
+    if isinstance(event, LinesParsed) and isinstance(known, LinesParsed):
         return LinesParsed(
             event.obj,
             known.lines + event.lines,
@@ -341,14 +390,16 @@ def _merge(known: Any, event: Any) -> Event:
             known.merged + event.merged,
             known.no_fingerprint + event.no_fingerprint,
         )
-    return ItemsAcknowledged(
-        event.obj,
-        known.written + event.written,
-        known.already_present + event.already_present,
-        event.dry_run,
-        known.units_reported + event.units_reported,
-        known.units_counted + event.units_counted,
-    )
+    if isinstance(event, ItemsAcknowledged) and isinstance(known, ItemsAcknowledged):
+        return ItemsAcknowledged(
+            event.obj,
+            known.written + event.written,
+            known.already_present + event.already_present,
+            event.dry_run,
+            known.units_reported + event.units_reported,
+            known.units_counted + event.units_counted,
+        )
+    raise TypeError(f"cannot merge {type(known).__name__} with {type(event).__name__}")
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -364,13 +415,13 @@ class WorkerSetup:
     process is being started).
     """
 
-    job: Any  # the job as a worker runs it: one process, its share of the slots, no journal
+    job: BackfillJob  # the job as a worker runs it: one process, its share of the slots, no journal
     index: int  # the worker's number, 0 to P-1, on every message it sends
     parent: int  # the parent's pid: a worker whose parent is gone exits
-    objects: Any  # queue from the parent: ("table", TableInfo or None), then objects, then None
-    events: Any  # queue to the parent: ("events" | "done" | "fatal", index, payload)
-    ready: Any  # event: the table exists and there is work
-    stop: Any  # event: the parent says stop
+    objects: multiprocessing.queues.Queue[ObjectMessage]  # from the parent: TableKnown, objects, None
+    events: multiprocessing.queues.Queue[WorkerMessage]  # to the parent: WorkerEvents, then Done or Fatal
+    ready: multiprocessing.synchronize.Event  # the table exists and there is work
+    stop: multiprocessing.synchronize.Event  # the parent says stop
     rate: RateSharing  # this worker's share of the one shared rate controller
     writers: WriterFactory  # the destination's part in each process
 
@@ -383,13 +434,14 @@ def _worker_main(setup: WorkerSetup) -> None:
     try:
         asyncio.run(_worker(setup))
     except PopulatorError as exc:
-        events.put(("fatal", index, (exc.exit_code, str(exc))))
+        events.put(WorkerFatal(index, exc.exit_code, str(exc)))
     except BaseException as exc:  # reported, not raised: the parent turns it into the exit code
         while isinstance(exc, BaseExceptionGroup):
             exc = exc.exceptions[0]
-        events.put(("fatal", index, (3, f"worker {index}: internal error: {type(exc).__name__}: {exc}")))
+        message = f"worker {index}: internal error: {type(exc).__name__}: {exc}"
+        events.put(WorkerFatal(index, EXIT_INTERNAL, message))
     else:
-        events.put(("done", index, None))
+        events.put(WorkerDone(index))
     finally:
         events.close()
         events.join_thread()
@@ -404,9 +456,10 @@ async def _worker(setup: WorkerSetup) -> None:
             if stopping.is_set():
                 return
             await asyncio.sleep(POLL_SECONDS / 10)
-        told = await _next_message(setup.objects, loop, stopping)  # ("table", TableInfo or None)
+        told = await _next_message(setup.objects, loop, stopping)  # TableKnown
         if told is None:
             return
+        assert isinstance(told, TableKnown), told
         hub = Hub()
         forward = _Forwarder(setup.events, setup.index)
         hub.subscribe(forward)
@@ -420,7 +473,7 @@ async def _worker(setup: WorkerSetup) -> None:
                 None,
                 setup.writers,
                 source,
-                worker=WorkerShare(told[1], setup.rate),
+                worker=WorkerShare(told.table, setup.rate),
             )
         finally:
             flusher.cancel()
@@ -429,7 +482,9 @@ async def _worker(setup: WorkerSetup) -> None:
         watcher.cancel()
 
 
-async def _watch_parent(parent: int, stop: Any, stopping: asyncio.Event) -> None:
+async def _watch_parent(
+    parent: int, stop: multiprocessing.synchronize.Event, stopping: asyncio.Event
+) -> None:
     """Stop when the parent says so; exit at once if the parent is gone (kill -9)."""
     while True:
         if os.getppid() != parent:
@@ -439,7 +494,11 @@ async def _watch_parent(parent: int, stop: Any, stopping: asyncio.Event) -> None
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def _next_message(objects: Any, loop: asyncio.AbstractEventLoop, stopping: asyncio.Event) -> Any:
+async def _next_message(
+    objects: multiprocessing.queues.Queue[ObjectMessage],
+    loop: asyncio.AbstractEventLoop,
+    stopping: asyncio.Event,
+) -> ObjectMessage:
     """The next message from the parent; None when told to stop first."""
     while not stopping.is_set():
         try:
@@ -450,7 +509,9 @@ async def _next_message(objects: Any, loop: asyncio.AbstractEventLoop, stopping:
 
 
 async def _objects_from(
-    objects: Any, loop: asyncio.AbstractEventLoop, stopping: asyncio.Event
+    objects: multiprocessing.queues.Queue[ObjectMessage],
+    loop: asyncio.AbstractEventLoop,
+    stopping: asyncio.Event,
 ) -> AsyncIterator[ArchiveObject]:
     while not stopping.is_set():
         try:
@@ -460,6 +521,7 @@ async def _objects_from(
         for obj in batch:
             if obj is None:
                 return
+            assert isinstance(obj, ArchiveObject), obj  # TableKnown comes only first
             yield obj
 
 
@@ -470,11 +532,11 @@ class _Forwarder:
     object between flushes; every other event goes as it is, in order.
     """
 
-    def __init__(self, events: Any, index: int) -> None:
+    def __init__(self, events: multiprocessing.queues.Queue[WorkerMessage], index: int) -> None:
         self._events = events
         self._index = index
         self._buffer: list[Event] = []
-        self._sums: dict[tuple[type, str], Event] = {}
+        self._sums: dict[tuple[type[_Counting], str], _Counting] = {}
         self._settled = 0
         self._timer: asyncio.TimerHandle | None = None
 
@@ -507,7 +569,7 @@ class _Forwarder:
         self._settled = 0
         self._flush_sums()
         if self._buffer:
-            self._events.put(("events", self._index, self._buffer))
+            self._events.put(WorkerEvents(self._index, self._buffer))
             self._buffer = []
 
     async def run(self) -> None:

@@ -22,7 +22,9 @@ from ..events import ManifestItem
 from .ratelimit import AdaptiveRateLimiter
 from .transport import Transport
 from .writes import (
+    BATCH_SIZE,
     UNPROCESSED_REASON,
+    KeyedObject,
     RetryPolicy,
     TableInfo,
     WriteFailed,
@@ -191,7 +193,8 @@ async def _create_table(
         # table at the same time (a shard of the same backfill) enabled it first.
         if aws_error_code(exc) != "ValidationException" or not await _ttl_enabled(client, name):
             raise
-    return (await client.describe_table(TableName=name))["Table"]
+    table: dict[str, Any] = (await client.describe_table(TableName=name))["Table"]
+    return table
 
 
 async def _ttl_enabled(client: Any, name: str) -> bool:
@@ -201,6 +204,9 @@ async def _ttl_enabled(client: Any, name: str) -> bool:
 
 class _Writer:
     """Retry, throttle accounting and pacing shared by both write modes."""
+
+    batch_size = BATCH_SIZE  # BatchWriteItem's limit; conditional mode sends as many PutItems at once
+    combines_objects = False
 
     def __init__(
         self,
@@ -247,6 +253,14 @@ class _Writer:
         if self._limiter is not None:
             self._limiter.on_success(items)
 
+    async def write(self, items: Sequence[ManifestItem]) -> WriteOutcome:
+        """One request's worth of items (each mode writes its own way)."""
+        raise NotImplementedError
+
+    async def write_from(self, obj: KeyedObject, items: Sequence[ManifestItem]) -> WriteOutcome:
+        """A batch of one object: which object makes no difference to the table."""
+        return await self.write(items)
+
 
 class BatchWriter(_Writer):
     """Writes up to 25 items with BatchWriteItem, retrying UnprocessedItems until all are stored."""
@@ -285,6 +299,8 @@ class BatchWriter(_Writer):
 
 class ConditionalWriter(_Writer):
     """Writes each item with the shredder's conditional PutItem; an existing item wins."""
+
+    combines_objects = False  # each item's outcome (written or already present) is its object's
 
     async def write(self, items: Sequence[ManifestItem]) -> WriteOutcome:
         results = await asyncio.gather(*(self._put(item) for item in items), return_exceptions=True)

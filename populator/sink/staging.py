@@ -34,7 +34,7 @@ import orjson
 from isal import isal_zlib
 
 from ..events import TTL_SECONDS, ManifestItem
-from .writes import WriteOutcome
+from .writes import KeyedObject, WriteOutcome
 
 MIB = 1024 * 1024
 MIN_PART_BYTES = 5 * MIB  # S3's minimum for every part but the last
@@ -260,6 +260,7 @@ class Stager:
     """
 
     batch_size = STAGING_BATCH  # read by the pipeline's batch cutter
+    combines_objects = False  # archive objects are kept whole: each batch comes with its object
 
     def __init__(
         self,
@@ -297,7 +298,7 @@ class Stager:
     async def write(self, items: list[ManifestItem]) -> WriteOutcome:
         raise TypeError("a Stager needs to know each batch's archive object: call write_from(obj, items)")
 
-    async def write_from(self, obj: Any, items: list[ManifestItem]) -> WriteOutcome:
+    async def write_from(self, obj: KeyedObject, items: list[ManifestItem]) -> WriteOutcome:
         """Append a batch of the archive object `obj` (anything with a `.key`) to its staged object."""
         self._raise_failure()
         staged = self._by_object.get(obj.key)

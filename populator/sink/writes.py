@@ -7,9 +7,10 @@ archive never import botocore, aiobotocore or aiohttp (about half a second of st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ..errors import aws_error_code
+from ..events import ManifestItem
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 
@@ -44,6 +45,33 @@ class WriteOutcome(NamedTuple):
     already_present: int  # conditional mode: items kept as they were (first writer won)
     units_reported: float = 0.0  # write units DynamoDB said the requests consumed
     units_counted: float = 0.0  # write units counted where a response said nothing (one an item)
+
+
+class KeyedObject(Protocol):
+    """What a writer may know of the archive object a batch comes from (a source's
+    `ArchiveObject`): its key."""
+
+    @property
+    def key(self) -> str: ...
+
+
+class ItemWriter(Protocol):
+    """What the pipeline asks of a writer: the table's (`manifest`) or the import's (`staging`)."""
+
+    #: items a batch (BatchWriteItem takes BATCH_SIZE; staging has no request limit, only a cost
+    #: per batch)
+    batch_size: int
+    #: whether one request may carry items of several objects: then the pipeline gathers the short
+    #: ends of objects into full requests and calls `write`; otherwise it calls `write_from`
+    combines_objects: bool
+
+    async def write(self, items: list[ManifestItem]) -> WriteOutcome:
+        """Write a batch (of one object, or of several if the writer combines objects)."""
+        ...
+
+    async def write_from(self, obj: KeyedObject, items: list[ManifestItem]) -> WriteOutcome:
+        """Write a batch of the one object `obj`; a writer that does not care calls `write`."""
+        ...
 
 
 #: DynamoDB's throttling reasons that name a ceiling outside the table's own capacity: probing

@@ -13,12 +13,16 @@ from populator.job.pipeline import PipelineOptions, run_pipeline
 from populator.observe.hub import Hub, ObjectFailedEvent, ObjectFinished
 from populator.observe.report import Tally
 from populator.sink.manifest import WriteFailed, WriteOutcome
+from populator.sink.writes import BATCH_SIZE, KeyedObject
 from populator.source.archive import parse_location
 from tests.support.backfill_helpers import NOW
 
 
 class RecordingWriter:
     """Acknowledges batches after a random short delay, remembering every item."""
+
+    batch_size = BATCH_SIZE
+    combines_objects = False
 
     def __init__(self) -> None:
         self.items: list[ManifestItem] = []
@@ -36,6 +40,9 @@ class RecordingWriter:
             return WriteOutcome(len(items), 0)
         finally:
             self.in_flight -= 1
+
+    async def write_from(self, obj: KeyedObject, items: list[ManifestItem]) -> WriteOutcome:
+        return await self.write(items)
 
 
 def options(root, **kw) -> PipelineOptions:
@@ -105,7 +112,7 @@ async def test_a_failed_batch_fails_only_its_object(tmp_path):
 async def test_a_fatal_writer_error_cancels_every_task(tmp_path):
     write_archive(tmp_path, SampleSpec(runs=2, parts_per_run=3, events_per_part=300, now=NOW))
 
-    class BrokenWriter:
+    class BrokenWriter(RecordingWriter):
         async def write(self, items):
             await asyncio.sleep(0)
             raise PermissionError("denied")
