@@ -18,9 +18,10 @@ import pytest
 from rich.console import Console
 
 from populator.commands.importing import ImportOptions, build_import_job, execute_import
-from populator.commands.sample import ExpectedManifest, SampleSpec, write_archive
 from populator.commands.watch import RunOutputs
 from populator.events import TTL_SECONDS
+from populator.samples.archive import SampleSpec, write_archive
+from populator.samples.expected import ExpectedManifest
 from tests.support.backfill_helpers import NOW, run_job, run_populator, table_items, upload, write_configs
 
 
