@@ -1,8 +1,9 @@
 """What every measurement shares: the cached archives, the two config files, the child environment.
 
-Archives come from `populator.commands.sample.write_archive` with a fixed `now`, so a spec always yields
+Archives come from `populator.samples.archive.write_archive` with a fixed `now`, so a spec always yields
 the same bytes; they are cached under `benchmarks/out/archives/<key>/`, keyed by the spec and by
-the generator's source, because generating 200k events takes longer than measuring them.
+the generator's source (every module of `populator/samples/`), because generating 200k events
+takes longer than measuring them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from populator.commands import sample
-from populator.commands.sample import SampleSpec, write_archive
+from populator import samples
+from populator.samples.archive import SampleSpec, write_archive
 
 from . import varied
 from .endpoint import keys_digest
@@ -79,7 +80,7 @@ def ensure_archive(spec: SampleSpec, out_dir: Path = OUT_DIR) -> Archive:
 
 def _cache_key(spec: SampleSpec) -> str:
     fields = {k: str(v) for k, v in dataclasses.asdict(spec).items()}
-    source = Path(sample.__file__).read_bytes()
+    source = b"".join(path.read_bytes() for path in sorted(Path(samples.__file__).parent.glob("*.py")))
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode() + source).hexdigest()[:12]
     return f"{spec.parts_per_run}x{spec.events_per_part}-{digest}"
 

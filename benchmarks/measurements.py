@@ -125,7 +125,7 @@ def dry_run_vs_zcat(bench: Bench) -> list[Row]:
     run over the 4-part archive. That archive's row is kept beside it, without a target, with
     the start-up measured on its own (the same command over an archive with no object). The
     varied archive's row holds populator to the same target on lines that are not
-    `populator.commands.sample`'s: stream-enriched stamps, fingerprint-less shares, short and
+    those of `populator.samples`: stream-enriched stamps, fingerprint-less shares, short and
     long lines, 4:1 to 11:1 compression, small and large objects.
     """
     long_dry, long_zcat = _best_dry_and_zcat(bench, bench.dry_archive, "long")
@@ -133,7 +133,7 @@ def dry_run_vs_zcat(bench: Bench) -> list[Row]:
     start_up = _best_start_up(bench)
     repeats = bench.settings.repeats
     varied_rows = []
-    if bench.varied is not None:  # the same target over lines generated independently of sample.py
+    if bench.varied is not None:  # the same target over lines generated independently of populator/samples/
         varied_dry, varied_zcat = _best_dry_and_zcat(bench, bench.varied, "varied")
         varied_archive = f"{len(bench.varied.parts)} parts, {bench.varied.lines:,} lines"
         varied_rows.append(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from populator.commands.sample import enriched_line
+from populator.samples.lines import enriched_line
 
 from .children import Endpoint
 from .fixtures import OUT_DIR

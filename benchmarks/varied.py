@@ -1,7 +1,7 @@
-"""A second archive generator, independent of `populator.commands.sample`: parts that differ the
+"""A second archive generator, independent of `populator.samples`: parts that differ the
 way real enriched archives differ from one another.
 
-`populator.commands.sample` writes one kind of line (one etl_tstamp per run, every event with an
+`populator.samples` writes one kind of line (one etl_tstamp per run, every event with an
 MD5 fingerprint, gzip level 1, ~1.4 KB lines at 4.5:1). An archive a pipeline leaves is not that
 uniform, and what a reader pays per line depends on exactly those axes, so each part here is
 drawn from its own `Profile`:

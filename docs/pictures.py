@@ -34,7 +34,6 @@ from populator.commands.demo import (
     storage_config_document,
 )
 from populator.commands.plan_view import render_plan
-from populator.commands.sample import write_archive
 from populator.commands.verify_view import render_verification
 from populator.job.backfill import run_backfill
 from populator.job.plan import make_plan
@@ -44,6 +43,7 @@ from populator.observe.progress import LiveProgress
 from populator.observe.report import Tally
 from populator.observe.snapshot import Speedometer
 from populator.observe.summary import print_summary
+from populator.samples.archive import write_archive
 from populator.sink.throughput import ThroughputOptions
 
 DOCS = Path(__file__).resolve().parent

@@ -1,12 +1,13 @@
 """populator: back-fill the Snowplow event manifest from an enriched-event archive.
 
 The rooms, in the order data flows (see ARCHITECTURE.md): `events` (the pure core) and
-`errors` at the bottom; `config`; `source` and `sink`; `observe`; `job`; `commands` on top.
+`errors` at the bottom; `config` and `samples`; `source` and `sink`; `observe`; `job`; `commands` on top.
 
 The library surface is re-exported here: `run_backfill` (into the table) and `run_import`
 (staged in S3, then ImportTable) take a `BackfillJob`; a job with a `Staging` is an import.
-The job-level names are loaded on first use (PEP 562), so `import populator.events` stays as cheap as the module itself: a worker process
-or a one-line script does not pay for the pipeline, tenacity and the rest.
+The job-level names are loaded on first use (PEP 562), so `import populator.events` stays as
+cheap as the module itself: a worker process or a one-line script does not pay for the
+pipeline, tenacity and the rest.
 """
 
 from __future__ import annotations

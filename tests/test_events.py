@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from populator import events
-from populator.commands.sample import enriched_line
 from populator.events import (
     KEPT_PREFIX,
     MAX_LINE_BYTES,
@@ -29,6 +28,7 @@ from populator.events import (
     parse_line,
     triage,
 )
+from populator.samples.lines import enriched_line
 from tests.support import snowplow_lines
 from tests.support.independent_parser import classify
 from tests.support.independent_parser import etl_time as independent_etl_time

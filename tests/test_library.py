@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import populator
-from populator.commands.sample import SampleSpec, write_archive
+from populator.samples.archive import SampleSpec, write_archive
 from tests.support.backfill_helpers import NOW, table_items, upload, write_configs
 
 

@@ -9,7 +9,6 @@
   exception that ends a command is told and becomes an exit code.
 - `watch`: the displays, logs and report one job opens and closes.
 - `plan_view`, `verify_view`: what `plan` and `verify` print.
-- `sample`: the sample-archive generator the demo and the tests use.
 
 The top of the house: imports any room, and no room imports it.
 """

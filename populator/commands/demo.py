@@ -20,7 +20,8 @@ import orjson
 from rich.console import Console
 
 from ..config.iglu import BUNDLED_REGISTRY_PATH
-from .sample import ExpectedManifest, SampleSpec, write_archive
+from ..samples.archive import SampleSpec, write_archive
+from ..samples.expected import ExpectedManifest
 
 DEMO_BUCKET = "populator-demo"
 DEMO_PREFIX = "enriched/archive"

@@ -3,8 +3,9 @@
 `load_resolver_config` reads the Iglu resolver config and validates it against its own schema
 (bundled with populator, as Iglu clients bootstrap it); `load_storage_config` reads the
 self-describing `amazon_dynamodb_config` JSON, resolves its schema through that resolver (see
-`populator.iglu`), validates it, and returns a `StorageConfig`. Secrets are wrapped in `Secret`,
-whose repr and str never show the value; no message quotes a value from either file.
+`populator.config.iglu`), validates it, and returns a `StorageConfig`. Secrets are wrapped in
+`Secret` (from `populator.config.secret`, re-exported here), whose repr and str never show the
+value; no message quotes a value from either file.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from .iglu import (
     ResolvedSchema,
     ResolverConfig,
     SchemaKey,
-    Secret,
     bundled_schema,
     parse_resolver_config,
     self_describing,
-    validate,
 )
+from .secret import Secret
+from .validation import validate
 
 __all__ = [
     "STORAGE_SCHEMA_PREFIX",
@@ -37,7 +38,6 @@ __all__ = [
     "StorageConfig",
     "load_resolver_config",
     "load_storage_config",
-    "parse_schema_uri",
     "read_json",
 ]
 
@@ -94,12 +94,6 @@ def read_json(path: Path, what: str) -> Any:
         raise ConfigError(
             f"{what} {path.name} is not valid JSON: {exc.msg} at line {line}, column {column}."
         ) from None
-
-
-def parse_schema_uri(uri: Any) -> tuple[str, str, str, str] | None:
-    """`iglu:vendor/name/format/version` → its four parts, or None."""
-    key = SchemaKey.parse(uri)
-    return (key.vendor, key.name, key.format, key.version) if key else None
 
 
 def load_resolver_config(path: Path) -> ResolverConfig:

@@ -10,8 +10,8 @@ import sys
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from populator.commands.sample import SampleSpec, write_archive
 from populator.config.aws import translate
+from populator.samples.archive import SampleSpec, write_archive
 from tests.support.backfill_helpers import NOW, run_populator, table_items, write_configs
 
 

@@ -20,9 +20,10 @@ from rich.console import Console
 
 from populator.commands.build import ImportArguments, build_job
 from populator.commands.execute import execute
-from populator.commands.sample import ExpectedManifest, SampleSpec, write_archive
 from populator.commands.watch import RunOutputs
 from populator.events import TTL_SECONDS
+from populator.samples.archive import SampleSpec, write_archive
+from populator.samples.expected import ExpectedManifest
 from tests.support.backfill_helpers import NOW, run_job, run_populator, table_items, upload, write_configs
 
 

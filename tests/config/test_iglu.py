@@ -1,5 +1,6 @@
-"""The Iglu resolver: resolver-config validation, repository order, HTTP and embedded lookups,
-and the bundled fallback. HTTP repositories are real servers on loopback ports."""
+"""The Iglu resolver (`iglu`, `iglu_http`, `validation`): resolver-config validation, repository
+order, HTTP and embedded lookups, and the bundled fallback. HTTP repositories are real servers on
+loopback ports."""
 
 from __future__ import annotations
 
@@ -11,17 +12,16 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft4Validator
 
-from populator.config import iglu
+from populator.config import iglu, iglu_http, validation
 from populator.config.iglu import (
     BUNDLED,
     BUNDLED_REGISTRY_PATH,
     Repository,
     ResolverConfig,
     SchemaKey,
-    Secret,
     bundled_schema,
 )
-from populator.config.storage import load_resolver_config
+from populator.config.storage import Secret, load_resolver_config
 from populator.errors import ConfigError
 from tests.support.iglu_server import IgluServer, make_registry
 
@@ -36,7 +36,7 @@ CLOSED_PORT_URI = "http://127.0.0.1:9"  # discard port: nothing listens
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch):
-    monkeypatch.setattr(iglu, "HTTP_BACKOFF", 0.0)
+    monkeypatch.setattr(iglu_http, "HTTP_BACKOFF", 0.0)
 
 
 def http_repo(name: str, uri: str, priority: int = 0, prefixes=("com.snowplowanalytics",), apikey=None):
@@ -115,7 +115,7 @@ def test_bundled_schemas_encode_the_snowplow_rules():
         key = SchemaKey.parse(
             f"iglu:com.snowplowanalytics.snowplow.storage/amazon_dynamodb_config/jsonschema/{version}"
         )
-        validator = Draft4Validator(bundled_schema(key), format_checker=iglu._FORMATS)
+        validator = Draft4Validator(bundled_schema(key), format_checker=validation._FORMATS)
         return sorted(e.validator for e in validator.iter_errors(data))
 
     v1 = {

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from populator.config import iglu
+from populator.config import iglu_http
 from populator.config.iglu import BUNDLED, BUNDLED_REGISTRY_PATH, SchemaKey, bundled_schema
 from populator.config.storage import (
     STORAGE_SCHEMA_PREFIX,
     AwsKeys,
+    Secret,
     StorageConfig,
     load_resolver_config,
     load_storage_config,
@@ -105,7 +106,7 @@ def stricter_registry(root: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch):
-    monkeypatch.setattr(iglu, "HTTP_BACKOFF", 0.0)
+    monkeypatch.setattr(iglu_http, "HTTP_BACKOFF", 0.0)
 
 
 @pytest.fixture
@@ -138,7 +139,7 @@ def test_every_supported_version_with_keys(tmp_path, local_resolver, version):
         name="manifest",
         table="snowplow-event-manifest",
         region="eu-west-1",
-        keys=AwsKeys(FAKE_KEY_ID, iglu.Secret(FAKE_SECRET)),
+        keys=AwsKeys(FAKE_KEY_ID, Secret(FAKE_SECRET)),
         schema_source="bundled",
     )
     assert config.keys.secret_access_key.reveal() == FAKE_SECRET

@@ -10,10 +10,10 @@ import gzip
 
 import pytest
 
-from populator.commands.sample import SampleSpec, write_archive
 from populator.config.storage import STORAGE_SCHEMA_PREFIX
 from populator.errors import TableSchemaError
 from populator.events import TTL_SECONDS
+from populator.samples.archive import SampleSpec, write_archive
 from populator.sink.manifest import RetryPolicy
 from tests.support.backfill_helpers import (
     NOW,

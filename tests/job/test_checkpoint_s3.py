@@ -14,7 +14,6 @@ import time
 import orjson
 import pytest
 
-from populator.commands.sample import SampleSpec, write_archive
 from populator.config.aws import new_session, s3_client
 from populator.config.storage import AwsSettings
 from populator.errors import UsageError
@@ -26,6 +25,7 @@ from populator.job.checkpoint import (
     S3Checkpoint,
     parse_checkpoint,
 )
+from populator.samples.archive import SampleSpec, write_archive
 from populator.source.archive import ArchiveObject
 from tests.support.backfill_helpers import NOW, run_populator, table_items, write_configs
 

@@ -15,10 +15,10 @@ import pytest
 from aiohttp import ClientSession, web
 
 from populator.commands.build import build_job
-from populator.commands.sample import SampleSpec, write_archive
 from populator.job.backfill import run_backfill
 from populator.job.limits import Limits
 from populator.observe.hub import Hub, RateChanged
+from populator.samples.archive import SampleSpec, write_archive
 from tests.support.backfill_helpers import NOW, run_populator, table_items, write_configs
 
 ARCHIVE = SampleSpec(runs=2, parts_per_run=5, events_per_part=400, now=NOW, formats=("gz", "plain"))

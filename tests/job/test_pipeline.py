@@ -7,11 +7,11 @@ import random
 
 import pytest
 
-from populator.commands.sample import SampleSpec, write_archive
 from populator.events import ManifestItem
 from populator.job.pipeline import PipelineOptions, run_pipeline
 from populator.observe.hub import Hub, ObjectFailedEvent, ObjectFinished
 from populator.observe.report import Tally
+from populator.samples.archive import SampleSpec, write_archive
 from populator.sink.manifest import WriteFailed, WriteOutcome
 from populator.sink.writes import BATCH_SIZE, KeyedObject
 from populator.source.archive import parse_location

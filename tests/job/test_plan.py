@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from populator.commands.demo import demo_spec
-from populator.commands.sample import SampleSpec, write_archive
+from populator.samples.archive import SampleSpec, write_archive
 from populator.source.archive import ArchiveObject
 from populator.source.estimate import choose_sample, count_head, estimate, kind_of
 from tests.support.backfill_helpers import run_populator, upload, write_configs

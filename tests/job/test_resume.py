@@ -14,7 +14,7 @@ import time
 import orjson
 import pytest
 
-from populator.commands.sample import SampleSpec, write_archive
+from populator.samples.archive import SampleSpec, write_archive
 from populator.sink.manifest import RetryPolicy
 from tests.support.backfill_helpers import (
     NOW,

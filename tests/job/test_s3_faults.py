@@ -28,11 +28,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.retries.standard import ExponentialBackoff
 
 from populator.commands.build import build_job
-from populator.commands.sample import ExpectedManifest, SampleSpec, write_archive
 from populator.job.backfill import run_backfill
 from populator.job.pipeline import ReadRetryPolicy
 from populator.observe.hub import Hub, ObjectRestarted
 from populator.observe.report import Tally
+from populator.samples.archive import SampleSpec, write_archive
+from populator.samples.expected import ExpectedManifest
 from populator.sink.manifest import RetryPolicy
 from tests.conftest import AwsTestEnv
 from tests.support.backfill_helpers import NOW, run_job, table_items, upload, write_configs

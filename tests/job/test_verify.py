@@ -10,11 +10,11 @@ import subprocess
 import pytest
 from aiohttp import web
 
-from populator.commands.sample import SampleSpec, write_archive
 from populator.config.aws import new_session
 from populator.config.storage import AwsSettings
 from populator.events import ManifestItem
 from populator.job.verify import Selection, read_back
+from populator.samples.archive import SampleSpec, write_archive
 from tests.support.backfill_helpers import run_job, run_populator, table_items, upload, write_configs
 from tests.support.dynamo_proxy import _error, _json_response
 from tests.support.independent_parser import classify, read_lines

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from populator.commands.sample import SampleSpec, write_archive
+from populator.samples.archive import SampleSpec, write_archive
 from tests.support.backfill_helpers import NOW, table_items, write_configs
 
 ARCHIVE = SampleSpec(

@@ -20,7 +20,6 @@ from collections import Counter
 import pytest
 from rich.console import Console
 
-from populator.commands.sample import SampleSpec, write_archive
 from populator.observe.hub import (
     BytesRead,
     Hub,
@@ -39,6 +38,7 @@ from populator.observe.progress import LiveProgress, ProgressLog, progress_line,
 from populator.observe.report import Tally
 from populator.observe.snapshot import Snapshot, Speedometer, format_duration
 from populator.observe.summary import print_summary
+from populator.samples.archive import SampleSpec, write_archive
 from populator.sink.ratelimit import RateState
 from populator.source.archive import ArchiveObject, RunFolder
 from tests.support.backfill_helpers import run_populator, write_configs

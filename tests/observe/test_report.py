@@ -11,12 +11,12 @@ import orjson
 import pytest
 from rich.console import Console
 
-from populator.commands.sample import SampleSpec, write_archive
 from populator.config.storage import STORAGE_SCHEMA_PREFIX
 from populator.errors import exit_status
 from populator.observe import logs
 from populator.observe.logstore import LogDestination, parse_log_path
 from populator.observe.report import Tally, run_report
+from populator.samples.archive import SampleSpec, write_archive
 from tests.support.backfill_helpers import run_populator, table_items, upload, write_configs
 
 SECRET = "wJalrXUtnFEMI-SECRET-DO-NOT-LEAK-8c1f"

@@ -18,10 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from populator.commands.build import build_job
-from populator.commands.sample import SampleSpec, write_archive
 from populator.errors import UsageError
 from populator.events import TTL_SECONDS
 from populator.job.checkpoint import default_path
+from populator.samples.archive import SampleSpec, write_archive
 from populator.sink.manifest import _create_table, ensure_table
 from populator.source.archive import ArchiveLocation, list_archive, parse_location
 from populator.source.shard import Shard, imbalance, parse_shard, shard_distribution, shard_of

@@ -14,11 +14,13 @@ from typing import Any
 import orjson
 
 from populator.commands.build import build_job
-from populator.commands.sample import ExpectedManifest, SampleSpec, enriched_line, write_archive
 from populator.config.iglu import BUNDLED_REGISTRY_PATH
 from populator.job.backfill import run_backfill
 from populator.observe.hub import Hub
 from populator.observe.report import Tally
+from populator.samples.archive import SampleSpec, write_archive
+from populator.samples.expected import ExpectedManifest
+from populator.samples.lines import enriched_line
 from populator.sink.manifest import RetryPolicy
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
