@@ -53,6 +53,14 @@ class SchemaKey:
     version: str
 
     @classmethod
+    def of(cls, uri: str) -> SchemaKey:
+        """A key this package writes down itself: it parses, or the package is broken."""
+        key = cls.parse(uri)
+        if key is None:
+            raise ValueError(f"not an Iglu schema URI: {uri!r}")
+        return key
+
+    @classmethod
     def parse(cls, uri: Any) -> SchemaKey | None:
         if not isinstance(uri, str):
             return None
@@ -205,9 +213,10 @@ def bundled_schema(key: SchemaKey) -> dict[str, Any] | None:
     """A schema shipped in `populator/schemas/` (an embedded-repository layout), or None."""
     resource = resources.files(__package__).joinpath("schemas", key.vendor, key.name, key.format, key.version)
     try:
-        return orjson.loads(resource.read_bytes())
+        schema: dict[str, Any] = orjson.loads(resource.read_bytes())
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+    return schema
 
 
 def lookup(repository: Repository, key: SchemaKey) -> Attempt:

@@ -43,7 +43,7 @@ __all__ = [
 
 STORAGE_SCHEMA_PREFIX = "iglu:com.snowplowanalytics.snowplow.storage/amazon_dynamodb_config/jsonschema/"
 SUPPORTED_STORAGE_VERSIONS = ("1-0-0", "1-0-1", "2-0-0")
-_STORAGE_KEY = SchemaKey.parse(STORAGE_SCHEMA_PREFIX + "1-0-0")
+_STORAGE_KEY = SchemaKey.of(STORAGE_SCHEMA_PREFIX + "1-0-0")
 assert _STORAGE_KEY is not None
 
 

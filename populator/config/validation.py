@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 from jsonschema import Draft4Validator, FormatChecker
@@ -84,7 +84,9 @@ def _problems(errors: Iterator[ValidationError]) -> Iterator[tuple[str, str]]:
 def _explain(error: ValidationError) -> list[tuple[list[Any], str]]:
     """(absolute path, rule) pairs for one error, built from the schema side only."""
     path = list(error.absolute_path)
-    validator, expected, instance = error.validator, error.validator_value, error.instance
+    validator, instance = error.validator, error.instance
+    expected: Any = error.validator_value  # whatever the schema wrote for the rule
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
     if validator == "required":
         present = instance if isinstance(instance, dict) else {}
         return [([*path, name], "required property is missing") for name in expected if name not in present]
@@ -95,8 +97,8 @@ def _explain(error: ValidationError) -> list[tuple[list[Any], str]]:
     if validator == "format":
         return [(path, f"must be a valid {expected} (format {expected!r})")]
     if validator == "additionalProperties" and isinstance(instance, dict):
-        allowed = set(error.schema.get("properties", {}))
-        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        allowed = set(schema.get("properties", {}))
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
         extra = [k for k in instance if k not in allowed and not any(p.search(k) for p in patterns)]
         listed = ", ".join(sorted(allowed)) or "none"
         return [([*path, name], f"property is not allowed (allowed here: {listed})") for name in extra]
@@ -116,7 +118,7 @@ def _explain(error: ValidationError) -> list[tuple[list[Any], str]]:
     }
     if validator in rules:
         rule = rules[validator].format(shorten(str(expected)))
-        if validator in ("minimum", "maximum") and error.schema.get(f"exclusive{validator.title()}"):
+        if validator in ("minimum", "maximum") and schema.get(f"exclusive{validator.title()}"):
             rule = rule.replace("at least", "greater than").replace("at most", "less than")
         return [(path, rule)]
     if validator == "uniqueItems":
@@ -128,9 +130,10 @@ def _explain(error: ValidationError) -> list[tuple[list[Any], str]]:
 
 def _explain_alternatives(error: ValidationError, path: list[Any]) -> list[tuple[list[Any], str]]:
     """A oneOf/anyOf failure: explain the alternative the value was closest to matching."""
+    alternatives: Any = error.validator_value  # the schema's list of alternatives
     if not error.context:  # oneOf matched more than one alternative
-        return [(path, f"matches more than one of the {len(error.validator_value)} alternatives allowed")]
-    branches: dict[int, list[ValidationError]] = {}
+        return [(path, f"matches more than one of the {len(alternatives)} alternatives allowed")]
+    branches: dict[str | int, list[ValidationError]] = {}
     for sub in error.context:
         branches.setdefault(sub.schema_path[0], []).append(sub)
     # An alternative whose own type does not fit the value is not what the user meant.
@@ -142,7 +145,7 @@ def _explain_alternatives(error: ValidationError, path: list[Any]) -> list[tuple
     if not fitting:
         types = [
             alternative.get("type")
-            for alternative in error.validator_value
+            for alternative in alternatives
             if isinstance(alternative, dict) and alternative.get("type")
         ]
         flat = [t for ty in types for t in (ty if isinstance(ty, list) else [ty])]

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..observe.hub import Hub
-from ..sink.writes import TableInfo
+from ..sink.writes import ItemWriter, TableInfo
 from ..source.archive import ArchiveObject
 from .checkpoint import Journal
-from .pipeline import ItemWriter
 
 if TYPE_CHECKING:
     from .clients import Clients

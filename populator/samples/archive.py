@@ -106,8 +106,8 @@ def _plan_runs(spec: SampleSpec, now: datetime, rng: random.Random) -> list[_Run
     spacing = (first - 1.0) / (spec.runs - 1) if spec.runs > 1 else 0.0
     jitter = min(1800.0, abs(spacing) * 86400 / 4)
     for i in range(spec.runs):
-        days = first - spacing * i
-        starts.append(now - timedelta(days=days, seconds=rng.uniform(-jitter, jitter)))
+        days_ago = first - spacing * i
+        starts.append(now - timedelta(days=days_ago, seconds=rng.uniform(-jitter, jitter)))
     starts.sort()
     absent = set(rng.sample(range(len(starts)), min(spec.millis_absent_runs, len(starts))))
     runs: list[_Run] = []
