@@ -9,7 +9,6 @@ not this invocation's alone.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +26,10 @@ from ..sink.pricing import (
     write_cost_usd,
 )
 from .hub import Event, ImportDescribed, ObjectStaged
+from .progress import PeriodicLog
 from .report import Tally
 from .snapshot import format_bytes, format_duration
-from .summary import summary_rows
+from .summary import print_rows, summary_rows
 
 IMPORT_PROGRESS_LOGGER = "populator.progress"
 
@@ -203,16 +203,7 @@ def print_import_summary(
     if staged:
         rows += staging_rows(tally)
     rows += import_rows(imports)
-    if console.is_terminal:
-        table = Table(title="populator import summary", show_header=False, title_justify="left")
-        table.add_column(style="bold")
-        table.add_column(justify="right")
-        for label, value in rows:
-            table.add_row(label, value)
-        console.print(table)
-    else:
-        for label, value in rows:
-            console.print(f"{label}: {value}", markup=False, highlight=False, soft_wrap=True)
+    print_rows(console, "populator import summary", rows)
     for note in imports.notes:
         console.print(note, markup=False, highlight=False, soft_wrap=True)
     for key, reason in tally.failures.items():
@@ -270,26 +261,13 @@ class ImportLive:
         self._live.stop()
 
 
-class ImportProgressLog:
+class ImportProgressLog(PeriodicLog):
     """One `import: …` line every `interval` seconds (off a terminal, and in the run's log)."""
 
     def __init__(self, imports: ImportTally, interval: float, logger: logging.Logger | None = None) -> None:
-        self._imports = imports
-        self._interval = interval
-        self._logger = logger or logging.getLogger(IMPORT_PROGRESS_LOGGER)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="populator-import-progress", daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stopped.wait(self._interval):
-            self._logger.info(
-                import_progress_line(self._imports), extra={"progress": self._imports.as_dict()}
-            )
-
-    def __enter__(self) -> ImportProgressLog:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
+        super().__init__(
+            lambda: (import_progress_line(imports), imports.as_dict()),
+            interval,
+            logger or logging.getLogger(IMPORT_PROGRESS_LOGGER),
+            "populator-import-progress",
+        )

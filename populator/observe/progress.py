@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -224,34 +225,61 @@ def progress_line(snap: Snapshot) -> str:
     return "progress: " + ", ".join(parts)
 
 
-class ProgressLog:
-    """Logs a progress line every `interval` seconds from a timer thread, until stopped."""
+class PeriodicLog:
+    """Logs the record `line()` gives every `interval` seconds from a timer thread, until stopped:
+    the progress of a run, or of an import's wait, off a terminal and in the run's log."""
 
     def __init__(
-        self, tally: Tally, interval: float = DEFAULT_INTERVAL_SECONDS, logger: logging.Logger | None = None
+        self,
+        line: Callable[[], tuple[str, dict[str, Any]]],
+        interval: float,
+        logger: logging.Logger,
+        name: str,
     ) -> None:
-        self._speed = Speedometer(tally)
+        self._line = line
         self._interval = interval
-        self._logger = logger or logging.getLogger(PROGRESS_LOGGER)
+        self._logger = logger
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="populator-progress", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def log_now(self) -> None:
-        snap = self._speed.snapshot()
-        self._logger.info(progress_line(snap), extra={"progress": snap.as_dict()})
+        message, fields = self._line()
+        self._logger.info(message, extra={"progress": fields})
+
+    def _start(self) -> None:
+        """Before the first interval."""
 
     def _loop(self) -> None:
-        self._speed.snapshot()  # the first reading, so the first line has a current rate
+        self._start()
         while not self._stopped.wait(self._interval):
             self.log_now()
 
-    def __enter__(self) -> ProgressLog:
+    def __enter__(self) -> PeriodicLog:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._stopped.set()
         self._thread.join(timeout=5)
+
+
+class ProgressLog(PeriodicLog):
+    """A run's progress line every `interval` seconds."""
+
+    def __init__(
+        self, tally: Tally, interval: float = DEFAULT_INTERVAL_SECONDS, logger: logging.Logger | None = None
+    ) -> None:
+        super().__init__(
+            self._snapshot_line, interval, logger or logging.getLogger(PROGRESS_LOGGER), "populator-progress"
+        )
+        self._speed = Speedometer(tally)
+
+    def _snapshot_line(self) -> tuple[str, dict[str, Any]]:
+        snap = self._speed.snapshot()
+        return progress_line(snap), snap.as_dict()
+
+    def _start(self) -> None:
+        self._speed.snapshot()  # the first reading, so the first line has a current rate
 
     def __call__(self, event: Any) -> None:
         """A subscriber that needs nothing: the timer reads the tally."""

@@ -50,11 +50,10 @@ def summary_rows(tally: Tally) -> list[tuple[str, str]]:
     return rows
 
 
-def print_summary(console: Console, tally: Tally) -> None:
-    """A table on a terminal, `label: value` lines elsewhere (no escape codes)."""
-    rows = summary_rows(tally)
+def print_rows(console: Console, title: str, rows: list[tuple[str, str]]) -> None:
+    """A summary's rows: a table on a terminal, `label: value` lines elsewhere (no escape codes)."""
     if console.is_terminal:
-        table = Table(title="populator summary", show_header=False, title_justify="left")
+        table = Table(title=title, show_header=False, title_justify="left")
         table.add_column(style="bold")
         table.add_column(justify="right")
         for label, value in rows:
@@ -63,6 +62,11 @@ def print_summary(console: Console, tally: Tally) -> None:
     else:
         for label, value in rows:
             console.print(f"{label}: {value}", markup=False, highlight=False, soft_wrap=True)
+
+
+def print_summary(console: Console, tally: Tally) -> None:
+    """A table on a terminal, `label: value` lines elsewhere (no escape codes)."""
+    print_rows(console, "populator summary", summary_rows(tally))
     if tally.no_fingerprint:  # wrapped short of the last column on a terminal, one line elsewhere
         terminal = console.is_terminal
         console.print(

@@ -8,6 +8,7 @@
 - `ratelimit`: the adaptive rate controller; `throughput`: its ceilings from options and table.
 - `staging`: the import's writer (gzip DynamoDB JSON by multipart upload);
   `import_requests`: ImportTable, DescribeImport and TTL requests and answers.
+- `table_shape`: the manifest table's keys and definition (CreateTable, ImportTable).
 - `pricing`: default prices of write units and of ImportTable.
 
 Imports `populator.config`, `populator.events` and `populator.errors`; never a source.

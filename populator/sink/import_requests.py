@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import aws_error_code
+from .table_shape import table_definition
 
 LOG_GROUP = "/aws-dynamodb/imports"  # where DynamoDB writes an import's item errors
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
@@ -110,34 +111,12 @@ def import_request(
     provisioned: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """ImportTable's parameters: gzip DynamoDB JSON under `prefix`, into a new manifest table."""
-    billing: dict[str, Any] = (
-        {"BillingMode": "PAY_PER_REQUEST"}
-        if provisioned is None
-        else {
-            "BillingMode": "PROVISIONED",
-            "ProvisionedThroughput": {
-                "ReadCapacityUnits": provisioned[0],
-                "WriteCapacityUnits": provisioned[1],
-            },
-        }
-    )
     return {
         "ClientToken": token,
         "S3BucketSource": {"S3Bucket": bucket, "S3KeyPrefix": prefix},
         "InputFormat": "DYNAMODB_JSON",
         "InputCompressionType": "GZIP",
-        "TableCreationParameters": {
-            "TableName": table,
-            "AttributeDefinitions": [
-                {"AttributeName": "eventId", "AttributeType": "S"},
-                {"AttributeName": "fingerprint", "AttributeType": "S"},
-            ],
-            "KeySchema": [
-                {"AttributeName": "eventId", "KeyType": "HASH"},
-                {"AttributeName": "fingerprint", "KeyType": "RANGE"},
-            ],
-            **billing,
-        },
+        "TableCreationParameters": table_definition(table, provisioned),
     }
 
 

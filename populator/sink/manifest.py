@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from ..errors import TableSchemaError, aws_error_code
 from ..events import ManifestItem
 from .ratelimit import AdaptiveRateLimiter
+from .table_shape import MANIFEST_KEYS, table_definition
 from .transport import Transport
 from .writes import (
     BATCH_SIZE,
@@ -34,7 +35,6 @@ from .writes import (
     throttle_reason,
 )
 
-SNOWPLOW_CAPACITY = (100, 100)  # Snowplow's DynamoDbManifest creates tables with 100 RCU / 100 WCU
 CONDITION = "(attribute_not_exists(eventId) AND attribute_not_exists(fingerprint)) OR etlTime = :tst"
 THROTTLE_CODES = frozenset(
     {
@@ -45,7 +45,6 @@ THROTTLE_CODES = frozenset(
     }
 )
 _RETRYABLE_CODES = THROTTLE_CODES | {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
-EXPECTED_KEYS = {("eventId", "HASH", "S"), ("fingerprint", "RANGE", "S")}
 
 
 class _Unprocessed(Exception):
@@ -88,7 +87,7 @@ def key_schema_problem(table: dict[str, Any]) -> str | None:
         (k["AttributeName"], k["KeyType"], types.get(k["AttributeName"], "?"))
         for k in table.get("KeySchema", ())
     }
-    if keys == EXPECTED_KEYS:
+    if keys == MANIFEST_KEYS:
         return None
     found = ", ".join(
         f"{name} {kind} ({kind_type})" for name, kind, kind_type in sorted(keys, key=lambda k: k[1])
@@ -96,9 +95,7 @@ def key_schema_problem(table: dict[str, Any]) -> str | None:
     return f"it has keys {found}; an event manifest needs eventId HASH (S), fingerprint RANGE (S)"
 
 
-async def ensure_table(
-    client: Any, name: str, *, provisioned: tuple[int, int] | None = None
-) -> TableInfo:
+async def ensure_table(client: Any, name: str, *, provisioned: tuple[int, int] | None = None) -> TableInfo:
     """Describe the table, creating it with the manifest's keys and TTL when it is missing.
 
     A new table is on demand unless `provisioned` gives its (read, write) capacity units:
@@ -151,33 +148,9 @@ async def describe_capacity(client: Any, name: str) -> TableInfo:
     return table_info(name, (await client.describe_table(TableName=name))["Table"])
 
 
-async def _create_table(
-    client: Any, name: str, *, provisioned: tuple[int, int] | None
-) -> dict[str, Any]:
-    billing: dict[str, Any] = (
-        {"BillingMode": "PAY_PER_REQUEST"}
-        if provisioned is None
-        else {
-            "BillingMode": "PROVISIONED",
-            "ProvisionedThroughput": {
-                "ReadCapacityUnits": provisioned[0],
-                "WriteCapacityUnits": provisioned[1],
-            },
-        }
-    )
+async def _create_table(client: Any, name: str, *, provisioned: tuple[int, int] | None) -> dict[str, Any]:
     try:
-        await client.create_table(
-            TableName=name,
-            AttributeDefinitions=[
-                {"AttributeName": "eventId", "AttributeType": "S"},
-                {"AttributeName": "fingerprint", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "eventId", "KeyType": "HASH"},
-                {"AttributeName": "fingerprint", "KeyType": "RANGE"},
-            ],
-            **billing,
-        )
+        await client.create_table(**table_definition(name, provisioned))
     except ClientError as exc:
         if aws_error_code(exc) != "ResourceInUseException":  # created meanwhile by someone else
             raise

@@ -29,7 +29,6 @@ from ..errors import ArchiveError, UsageError
 from .shard import Shard
 
 S3_SCHEMES = ("s3://", "s3n://", "s3a://")
-RUN_PREFIX = "run="
 _RUN_ID = re.compile(r"run=(\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})")
 SINCE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d-%H-%M-%S")
 SINCE_HELP = "YYYY-MM-dd (e.g. 2026-06-01) or YYYY-MM-dd-HH-mm-ss (e.g. 2026-06-01-13-45-00)"
