@@ -55,6 +55,18 @@ class WorkerShare:
     rate: RateSharing
 
 
+@dataclass
+class ProcessParts:
+    """What one process hands its destination's writer."""
+
+    job: BackfillJob
+    clients: Clients
+    hub: Hub
+    stack: contextlib.AsyncExitStack  # closes the writer with the process's pipeline
+    table: TableInfo | None  # the table made ready by the parent (None: writing elsewhere)
+    rate: RateSharing | None  # this process's share of one rate controller (None: all of it)
+
+
 class WriterFactory(Protocol):
     """Each process's part of a destination: what it needs before writing, and its writer.
 
@@ -66,16 +78,8 @@ class WriterFactory(Protocol):
         (described, or created), or None when they write elsewhere."""
         ...
 
-    async def open_writer(
-        self,
-        job: BackfillJob,
-        clients: Clients,
-        hub: Hub,
-        stack: contextlib.AsyncExitStack,
-        table: TableInfo | None,
-        rate: RateSharing | None,
-    ) -> ItemWriter | None:
-        """This process's writer, closed with `stack`; None for a dry run."""
+    async def open_writer(self, process: ProcessParts) -> ItemWriter | None:
+        """This process's writer, closed with `process.stack`; None for a dry run."""
         ...
 
 

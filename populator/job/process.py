@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from ..observe.hub import Hub
 from ..source.archive import ArchiveObject
 from .clients import guard_pipeline, open_clients
-from .destination import WorkerShare, WriterFactory
+from .destination import ProcessParts, WorkerShare, WriterFactory
 from .pipeline import run_pipeline
 from .spec import BackfillJob
 
@@ -40,7 +40,7 @@ async def run_in_process(
         else:
             table = worker.table
         rate = worker.rate if worker is not None else None
-        writer = await writers.open_writer(job, clients, hub, stack, table, rate)
+        writer = await writers.open_writer(ProcessParts(job, clients, hub, stack, table, rate))
         await guard_pipeline(
             job,
             clients,

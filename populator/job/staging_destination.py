@@ -31,7 +31,7 @@ from ..sink.staging import HeldObject, Stager
 from ..sink.writes import TableInfo
 from .checkpoint import Journal
 from .clients import Clients, open_clients
-from .destination import IMPORTING, STAGING, PhaseDisplay, RateSharing, Skip
+from .destination import IMPORTING, STAGING, PhaseDisplay, ProcessParts, Skip
 from .spec import BackfillJob
 from .staging_checks import journal_header, preflight, refuse_an_existing_table, staging_of
 from .staging_journal import journal_path
@@ -50,15 +50,8 @@ class StagingWriters:
     async def ready(self, job: BackfillJob, clients: Clients, hub: Hub) -> TableInfo | None:
         return None  # ImportTable creates the table at the end
 
-    async def open_writer(
-        self,
-        job: BackfillJob,
-        clients: Clients,
-        hub: Hub,
-        stack: contextlib.AsyncExitStack,
-        table: TableInfo | None,
-        rate: RateSharing | None,
-    ) -> Stager:
+    async def open_writer(self, process: ProcessParts) -> Stager:
+        job, clients, hub, stack = process.job, process.clients, process.hub, process.stack
         staging = staging_of(job)
         s3 = clients.s3
         if s3 is None:  # a local archive: staging still needs S3

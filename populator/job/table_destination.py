@@ -17,7 +17,7 @@ from ..observe.hub import Event, Hub, ObjectFinished, RateChanged, TableReady, T
 from ..sink.writes import TableInfo
 from .checkpoint import FinishedObject, Journal
 from .clients import Clients, guard
-from .destination import WRITING, PhaseDisplay, RateSharing, Skip
+from .destination import WRITING, PhaseDisplay, ProcessParts, RateSharing, Skip
 from .spec import BackfillJob
 
 if TYPE_CHECKING:
@@ -35,18 +35,12 @@ class TableWriters:
         hub.publish(TableReady(table))
         return table
 
-    async def open_writer(
-        self,
-        job: BackfillJob,
-        clients: Clients,
-        hub: Hub,
-        stack: contextlib.AsyncExitStack,
-        table: TableInfo | None,
-        rate: RateSharing | None,
-    ) -> BatchWriter | ConditionalWriter | None:
-        if job.dry_run or table is None:
+    async def open_writer(self, process: ProcessParts) -> BatchWriter | ConditionalWriter | None:
+        if process.job.dry_run or process.table is None:
             return None
-        return await make_writer(job, clients, table, hub, stack, rate)
+        return await make_writer(
+            process.job, process.clients, process.table, process.hub, process.stack, process.rate
+        )
 
 
 class TableDestination:
