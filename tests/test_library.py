@@ -65,3 +65,14 @@ async def test_run_import_refuses_a_job_without_staging(tmp_path: Path) -> None:
         assert "staging" in str(exc)
     else:
         raise AssertionError("run_import ran a job without a staging prefix")
+
+
+async def test_run_backfill_refuses_an_import_job(tmp_path: Path) -> None:
+    staging = populator.Staging(bucket="b")
+    job = a_job(str(tmp_path), "t", tmp_path / "cfg", staging)
+    try:
+        await populator.run_backfill(job, populator.Hub())
+    except ValueError as exc:
+        assert "run_import" in str(exc)
+    else:
+        raise AssertionError("run_backfill ran an import job")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import TypedDict, Unpack
 
 from ..observe.hub import Hub, Subscriber
 from ..observe.import_progress import ImportTally
@@ -56,12 +57,15 @@ def destination_for(job: BackfillJob, imports: ImportTally | None = None) -> Des
     return StagingDestination(job, imports if imports is not None else new_import_tally(job))
 
 
+class RunOptions(TypedDict, total=False):
+    """What a caller may add to a job's run: subscribers after the tally, and a stop to set."""
+
+    extra_subscribers: Sequence[Subscriber]
+    stop: asyncio.Event | None
+
+
 async def run_backfill(
-    job: BackfillJob,
-    hub: Hub,
-    tally: Tally | None = None,
-    extra_subscribers: Sequence[Subscriber] = (),
-    stop: asyncio.Event | None = None,
+    job: BackfillJob, hub: Hub, tally: Tally | None = None, **options: Unpack[RunOptions]
 ) -> Tally:
     """Back-fill the table from the archive (`populator run`). Returns the tally.
 
@@ -69,7 +73,9 @@ async def run_backfill(
     `stop` asks for a graceful stop: objects finished by then are recorded, the rest resume later.
     A limit of `job.limits` reached sets it too, and names itself in `tally.limit_reached`.
     """
-    return await run_job(job, hub, tally, extra_subscribers=extra_subscribers, stop=stop)
+    if job.staging is not None:
+        raise ValueError("run_backfill writes to the table: run a job with a staging prefix with run_import")
+    return await run_job(job, hub, tally, **options)
 
 
 async def run_import(
@@ -77,16 +83,14 @@ async def run_import(
     hub: Hub,
     tally: Tally | None = None,
     imports: ImportTally | None = None,
-    extra_subscribers: Sequence[Subscriber] = (),
-    stop: asyncio.Event | None = None,
+    **options: Unpack[RunOptions],
 ) -> tuple[Tally, ImportTally]:
     """Stage the archive's items in S3 and have ImportTable create the table from them
     (`populator import`; `job.staging` says where). Returns the tally and the import's own."""
     if job.staging is None:
         raise ValueError("run_import needs a job with a staging prefix (BackfillJob.staging)")
     imports = imports if imports is not None else new_import_tally(job)
-    tally = await run_job(job, hub, tally, imports=imports, extra_subscribers=extra_subscribers, stop=stop)
-    return tally, imports
+    return await run_job(job, hub, tally, imports=imports, **options), imports
 
 
 async def run_job(
