@@ -108,7 +108,7 @@ class _Execution:
         first = interruption.first
         saved = self.tally.checkpoint
         if self.tally.limit_reached is not None and first is None:
-            where = f"; finished objects are recorded in {saved}" if saved else ""
+            where = f"; finished objects and how far the others got are recorded in {saved}" if saved else ""
             resume = f"\nrun the same command to go on:\n  {self.resume}" if self.resume else ""
             log.warning("stopped at a limit (%s)%s.%s", LIMIT_FLAGS[self.tally.limit_reached], where, resume)
             return EXIT_LIMIT_REACHED
@@ -128,7 +128,9 @@ class _Execution:
     def _interrupted(self, first: signal.Signals) -> None:
         if self.imports is None:
             saved = (
-                f"; finished objects are recorded in {self.tally.checkpoint}" if self.tally.checkpoint else ""
+                f"; finished objects and how far the others got are recorded in {self.tally.checkpoint}"
+                if self.tally.checkpoint
+                else ""
             )
             resume = f"\nresume with:\n  {self.resume}" if self.resume else ""
             log.warning("interrupted by %s%s.%s", first.name, saved, resume)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 from typing import TypedDict, Unpack
 
@@ -25,6 +26,8 @@ from .destination import Destination, PhaseDisplay
 from .limits import LimitWatch
 from .process import run_in_process
 from .spec import BackfillJob
+
+log = logging.getLogger("populator.run")
 
 
 def new_tally(job: BackfillJob) -> Tally:
@@ -129,7 +132,16 @@ async def run_job(
             journal = await _open_journal(job, resources)
             resources.push_async_callback(journal.aclose)
             tally.checkpoint = journal.path
-        skip = destination.attach(journal, hub, resources)
+        earlier = destination.attach(journal, hub, resources)
+        if journal is not None and (journal.finished_count or journal.partly_done):
+            log.info(
+                "resuming from %s: %s objects finished earlier, %s part-way (the lines of theirs "
+                "already written are read, not written again)",
+                journal.path,
+                f"{journal.finished_count:,}",
+                f"{journal.partly_done:,}",
+                extra={"resumed_objects": journal.finished_count, "partly_done": journal.partly_done},
+            )
         if job.bad_rows_path is not None:
             bad_rows = BadRowFile(job.bad_rows_path)
             resources.callback(bad_rows.close)
@@ -147,9 +159,9 @@ async def run_job(
                     if job.processes > 1:
                         from .workers import run_in_workers  # multiprocessing only when asked for
 
-                        await run_in_workers(job, hub, stop, skip, destination.writers)
+                        await run_in_workers(job, hub, stop, earlier, destination.writers)
                     else:
-                        await run_in_process(job, hub, stop, skip, destination.writers)
+                        await run_in_process(job, hub, stop, earlier, destination.writers)
                 finally:
                     tally.finish()
         if stop.is_set() or tally.failures:

@@ -1,7 +1,9 @@
 """The resumable journal: which archive objects are completely in the table already.
 
 JSON lines: a header holding the job's identity, then one record per finished object (all its
-items acknowledged by DynamoDB). Records are committed in groups (`GROUP_RECORDS` records or
+items acknowledged by DynamoDB), and, for objects being written, `progress` records: how many of
+its first lines have every item acknowledged (its prefix), so that a resume reads the object
+again but writes nothing of that prefix. Records are committed in groups (`GROUP_RECORDS` records or
 `GROUP_SECONDS`, whichever comes first): one write and one fsync a group instead of one an
 object, which cost a millisecond each. A crash loses at most the group not yet committed, whose
 objects are read and written again (writes are idempotent).
@@ -42,7 +44,9 @@ from ..errors import UsageError
 from ..source.archive import ArchiveObject, split_s3_url
 from .finished import FinishedSet
 
-JOURNAL_VERSION = 1
+# 2: `progress` records (an object's acknowledged prefix) beside `object` records. A version 1
+# journal has none and resumes as it always did; version 1 code ignores `progress` records.
+JOURNAL_VERSION = 2
 DEFAULT_DIRECTORY = ".populator"
 GROUP_RECORDS = 256  # records committed together at most
 GROUP_SECONDS = 0.1  # and at most this long after the first of them
@@ -132,8 +136,18 @@ class Journal:
     """An open checkpoint journal. Use `Journal.open` (a local file) or `Journal.open_s3`; call
     `record` for each finished object, and `aclose` (or `close`, for a local file) at the end."""
 
-    def __init__(self, store: _Store, where: str, identity: JobIdentity, finished: FinishedSet) -> None:
+    def __init__(
+        self,
+        store: _Store,
+        where: str,
+        identity: JobIdentity,
+        finished: FinishedSet,
+        progress: dict[tuple[str, str], int] | None = None,
+    ) -> None:
         self.path = where
+        # (key, ETag) → lines acknowledged, for objects an earlier run left part-way: only those
+        # (finished ones are dropped at load), so it holds what was in flight at the end, no more.
+        self._progress = progress or {}
         self.identity = identity
         self._store = store
         self._finished = finished
@@ -154,16 +168,16 @@ class Journal:
                 path.unlink()
             if path.exists() and path.stat().st_size > 0:
                 spool = open(path, "rb")  # noqa: SIM115 - read back on a digest match, closed with the journal
-                finished = _load_records(spool, _count_lines(path), path, identity)
+                finished, progress = _load_records(spool, _count_lines(path), path, identity)
                 handle = open(path, "ab")  # noqa: SIM115 - held open for the whole run
                 _terminate_torn_line(path, handle)
             else:
-                finished = FinishedSet(None, 0)
+                finished, progress = FinishedSet(None, 0), {}
                 handle = open(path, "wb")  # noqa: SIM115
                 _commit(handle, [_header_line(identity)])
         except OSError as exc:
             raise UsageError(f"checkpoint {path} cannot be used: {exc.strerror or exc}.") from None
-        return cls(_FileStore(handle), str(path), identity, finished)
+        return cls(_FileStore(handle), str(path), identity, finished, progress)
 
     @classmethod
     async def open_s3(
@@ -194,15 +208,31 @@ class Journal:
                 records += len(group)
         spool.flush()
         spool.seek(0)
-        finished = _load_records(spool, records, None, identity)
+        finished, progress = _load_records(spool, records, None, identity)
         store = _S3Store(s3, location.bucket, prefix, _header_line(identity))
-        return cls(store, where, identity, finished)
+        return cls(store, where, identity, finished, progress)
 
     # --------------------------------------------------------------- using
 
     def is_finished(self, obj: ArchiveObject) -> bool:
         """Finished in an earlier run, and not changed since (same ETag)."""
         return self._finished.holds(obj.key, obj.etag)
+
+    def lines_done(self, obj: ArchiveObject) -> int:
+        """How many of the object's first lines an earlier run wrote every item of (0: none)."""
+        if not self._progress:
+            return 0
+        return self._progress.get((obj.key, obj.etag), 0)
+
+    @property
+    def partly_done(self) -> int:
+        """Objects an earlier run left part-way, with a prefix recorded."""
+        return len(self._progress)
+
+    def record_progress(self, obj: ArchiveObject, lines: int) -> None:
+        """Commit the object's acknowledged prefix with the next group."""
+        record = {"type": "progress", "key": obj.key, "etag": obj.etag, "lines": lines}
+        self._add(orjson.dumps(record) + b"\n")
 
     @property
     def finished_count(self) -> int:
@@ -211,8 +241,11 @@ class Journal:
     def record(self, done: FinishedObject) -> None:
         """Commit `done` with its group: at once when the group is full, else within GROUP_SECONDS.
         Without a running event loop (a caller recording by hand) each record is committed at once."""
-        self._pending.append(orjson.dumps({"type": "object", **done.__dict__}) + b"\n")
         self._recorded += 1
+        self._add(orjson.dumps({"type": "object", **done.__dict__}) + b"\n")
+
+    def _add(self, record: bytes) -> None:
+        self._pending.append(record)
         if len(self._pending) >= GROUP_RECORDS:
             self.flush()
             return
@@ -382,9 +415,13 @@ def _lines_with_offsets(spool: BinaryIO) -> Iterator[tuple[int, bytes]]:
         offset += len(line)
 
 
-def _load_records(spool: BinaryIO, expected: int, path: Path | None, identity: JobIdentity) -> FinishedSet:
-    """The finished set of a journal's records (a file starting with its header when `path`)."""
+def _load_records(
+    spool: BinaryIO, expected: int, path: Path | None, identity: JobIdentity
+) -> tuple[FinishedSet, dict[tuple[str, str], int]]:
+    """The finished set of a journal's records (a file starting with its header when `path`),
+    and the prefixes of objects left part-way: (key, ETag) → lines acknowledged."""
     finished = FinishedSet(spool, expected)
+    progress: dict[tuple[str, str], int] = {}
     lines = _lines_with_offsets(spool)
     if path is not None:
         first = next(lines, (0, b""))[1]
@@ -396,12 +433,20 @@ def _load_records(spool: BinaryIO, expected: int, path: Path | None, identity: J
             record = orjson.loads(raw)
         except orjson.JSONDecodeError:
             continue  # a torn line from a crash mid-write: that object is simply not finished
-        if isinstance(record, dict) and record.get("type") == "object":
-            key, etag = record.get("key"), record.get("etag")
-            if isinstance(key, str) and isinstance(etag, str):
-                finished.add(key, offset)
+        if not isinstance(record, dict):
+            continue
+        key, etag = record.get("key"), record.get("etag")
+        if not (isinstance(key, str) and isinstance(etag, str)):
+            continue
+        kind = record.get("type")
+        if kind == "object":
+            finished.add(key, offset)
+            progress.pop((key, etag), None)
+        elif kind == "progress" and isinstance(lines_done := record.get("lines"), int) and lines_done > 0:
+            # Segments of several processes may come in any order: a prefix only ever grows.
+            progress[(key, etag)] = max(lines_done, progress.get((key, etag), 0))
     spool.seek(0)
-    return finished
+    return finished, {place: done for place, done in progress.items() if not finished.holds(*place)}
 
 
 async def _segment_keys(s3: Any, bucket: str, prefix: str) -> Any:

@@ -35,6 +35,15 @@ PhaseDisplay = Callable[[str], AbstractContextManager[None]]
 #: Whether an object was finished by an earlier run of the same job.
 Skip = Callable[[ArchiveObject], bool]
 
+
+@dataclass(frozen=True)
+class EarlierRun:
+    """What earlier runs of the same job did: objects they finished, and how many of the first
+    lines of others they wrote every item of (their prefixes; None: none kept)."""
+
+    finished: Skip
+    lines_done: Callable[[ArchiveObject], int] | None = None
+
 # The phases a job goes through, as `PhaseDisplay` is told them.
 WRITING, STAGING, IMPORTING = "writing", "staging", "importing"
 
@@ -73,6 +82,13 @@ class WriterFactory(Protocol):
     Handed to every worker process, so it holds only picklable settings, never clients.
     """
 
+    @property
+    def stores_on_acknowledge(self) -> bool:
+        """Whether an item its writer acknowledges is stored for good (the table's writers), so
+        that each object's acknowledged prefix may be kept; staged items are not, until their
+        staged object is uploaded."""
+        ...
+
     async def ready(self, job: BackfillJob, clients: Clients, hub: Hub) -> TableInfo | None:
         """Once, in the parent, before any object is read: the table the writers write to
         (described, or created), or None when they write elsewhere."""
@@ -102,9 +118,9 @@ class Destination(Protocol):
 
     def attach(
         self, checkpoint: Journal | None, hub: Hub, resources: contextlib.AsyncExitStack
-    ) -> Skip | None:
-        """Subscribe what records finished objects in the checkpoint (and the destination's own
-        journals, closed with `resources`); returns what an earlier run finished (None: none)."""
+    ) -> EarlierRun | None:
+        """Subscribe what records finished objects (and prefixes) in the checkpoint, and the
+        destination's own journals, closed with `resources`; returns what earlier runs did."""
         ...
 
     async def prepare(self, resources: contextlib.AsyncExitStack) -> bool:

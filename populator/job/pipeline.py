@@ -40,8 +40,10 @@ from ..observe.hub import (
     ObjectFailedEvent,
     ObjectFinished,
     ObjectListed,
+    ObjectProgress,
     ObjectRestarted,
     ObjectSkipped,
+    PrefixCarried,
     RunsSelected,
 )
 from ..sink.batching import BatchCutter
@@ -49,11 +51,14 @@ from ..sink.writes import BATCH_SIZE, ItemWriter, WriteFailed, WriteOutcome, des
 from ..source.archive import ArchiveLocation, ArchiveObject, list_archive
 from ..source.reader import CorruptObject, decoded_chunks, file_chunks, iter_lines, s3_chunks
 from ..source.shard import Shard
+from .prefix import AcknowledgedPrefix
 
 # A read refused for these is refused for every object: it stops the run instead of failing each.
 _FATAL_READ_CODES = ACCESS_DENIED_CODES | {"NoSuchBucket"}
 
 
+# An object's acknowledged prefix is published (for the checkpoint) at most this often.
+PROGRESS_SECONDS = 1.0
 # How long the end of an object waits for the ends of others to fill a request with.
 TAIL_SECONDS = 0.01
 
@@ -96,6 +101,13 @@ class _ObjectState:
     items: int = 0
     no_fingerprint: int = 0
     bad: Counter[str] = field(default_factory=Counter)
+    # Where writes are stored for good (the table): how far every item is acknowledged, and what
+    # a read skipped because it was (by an earlier run, or an earlier read of this one).
+    prefix: AcknowledgedPrefix | None = None
+    carried_lines: int = 0
+    carried_items: int = 0
+    published_lines: int = 0  # the prefix last published as ObjectProgress
+    published_at: float = 0.0  # monotonic
 
     def restart(self) -> dict[str, Any]:
         counts = {
@@ -107,7 +119,10 @@ class _ObjectState:
             "no_fingerprint": self.no_fingerprint,
         }
         self.lines = self.blank = self.expired = self.merged = self.items = self.no_fingerprint = 0
+        self.carried_lines = self.carried_items = 0
         self.bad = Counter()
+        if self.prefix is not None:
+            self.prefix.read_broke_off()
         return counts
 
 
@@ -115,13 +130,13 @@ class _ObjectState:
 class _Batch:
     """One write request's items, and the objects they come from (one, or several small ends)."""
 
-    parts: list[tuple[_ObjectState, list[ManifestItem]]]
+    parts: list[tuple[_ObjectState, list[ManifestItem], int]]  # (object, its items, its batch number)
 
     @property
     def items(self) -> list[ManifestItem]:
         if len(self.parts) == 1:
             return self.parts[0][1]
-        return [item for _, items in self.parts for item in items]
+        return [item for _, items, _ in self.parts for item in items]
 
 
 class _Tails:
@@ -137,7 +152,7 @@ class _Tails:
 
     def __init__(self, stage: _Stage) -> None:
         self._stage = stage
-        self._parts: list[tuple[_ObjectState, list[ManifestItem]]] = []
+        self._parts: list[tuple[_ObjectState, list[ManifestItem], int]] = []
         self._keys: set[tuple[str, str]] = set()
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -147,7 +162,7 @@ class _Tails:
         if self._count + len(items) > BATCH_SIZE or any(item.key in self._keys for item in items):
             await self.flush()
         state.pending_batches += 1
-        self._parts.append((state, items))
+        self._parts.append((state, items, state.prefix.submit() if state.prefix is not None else 0))
         self._keys.update(item.key for item in items)
         self._count += len(items)
         if self._count >= BATCH_SIZE:
@@ -192,6 +207,9 @@ class _Stage:
     now: float
     stop: asyncio.Event
     skip: Callable[[ArchiveObject], bool] | None
+    resume: Callable[[ArchiveObject], int] | None = None  # lines an earlier run wrote every item of
+    keep_prefixes: bool = False  # track each object's acknowledged prefix (see prefix.py)
+    in_flight: dict[str, _ObjectState] = field(default_factory=dict)
     objects: asyncio.Queue[ArchiveObject | None] = field(init=False)
     batches: asyncio.Queue[_Batch | None] = field(init=False)
     tails: _Tails | None = field(init=False)
@@ -213,12 +231,17 @@ async def run_pipeline(
     stop: asyncio.Event | None = None,
     skip: Callable[[ArchiveObject], bool] | None = None,
     source: AsyncIterator[ArchiveObject] | None = None,
+    resume: Callable[[ArchiveObject], int] | None = None,
+    keep_prefixes: bool = False,
 ) -> None:
     """Back-fill every selected object. `writer=None` is a dry run: parse and count, write nothing.
 
-    `skip(obj)` says an object is already done (from the checkpoint); `stop` asks for a graceful
-    stop; `source`, when given, supplies the objects instead of listing the archive (a worker
-    process's share, listed by its parent).
+    `skip(obj)` says an object is already done (from the checkpoint), `resume(obj)` how many of
+    its first lines are (their items are not written again); `stop` asks for a graceful stop;
+    `source`, when given, supplies the objects instead of listing the archive (a worker
+    process's share, listed by its parent). With `keep_prefixes` (a writer whose
+    acknowledgements are for good) each object's acknowledged prefix is published as it grows
+    and, for every object in flight, when the pipeline ends however it ends.
     """
     stage = _Stage(
         options,
@@ -228,7 +251,17 @@ async def run_pipeline(
         options.now if options.now is not None else time.time(),
         stop or asyncio.Event(),
         skip,
+        resume,
+        keep_prefixes and writer is not None,
     )
+    try:
+        await _run_stages(stage, source)
+    finally:
+        _publish_prefixes(stage)
+
+
+async def _run_stages(stage: _Stage, source: AsyncIterator[ArchiveObject] | None) -> None:
+    options, hub, s3, writer = stage.options, stage.hub, stage.s3, stage.writer
     if source is None:
         runs, objects = await list_archive(options.location, options.since, s3, options.shard)
         hub.publish(RunsSelected(runs))
@@ -273,6 +306,9 @@ async def _read_objects(stage: _Stage) -> None:
         if stage.stop.is_set():
             continue  # drain the queue without reading: these objects are left for the resume
         state = _ObjectState(obj)
+        if stage.keep_prefixes:
+            state.prefix = AcknowledgedPrefix(stage.resume(obj) if stage.resume is not None else 0)
+            stage.in_flight[obj.key] = state
         try:
             await _read_with_retries(stage, state)
         except CorruptObject as exc:
@@ -368,6 +404,8 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
     # ttl < now  <=>  etlTime < now - TTL; etlTime is whole seconds, so compare with the ceiling.
     cutoff = None if stage.options.include_expired else math.ceil(stage.now) - TTL_SECONDS
     cutter = BatchCutter(BATCH_SIZE if stage.writer is None else stage.writer.batch_size)  # staging: bigger
+    prefix = state.prefix
+    carried_through = prefix.lines if prefix is not None else 0  # lines whose items are stored
     chunks = decoded_chunks(_counted(stage, obj, _raw_chunks(stage, obj)))
     async for block in iter_lines(chunks):
         if state.failure is not None:
@@ -375,15 +413,22 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
         if stage.stop.is_set():
             state.abandoned = True
             return
-        sorted_out = triage(block.lines, cutoff)
+        lines, first = block.lines, block.first
+        if first <= carried_through:
+            covered = min(len(lines), carried_through - first + 1)
+            _carry(stage, state, lines[:covered], cutoff)
+            lines, first = lines[covered:], first + covered
+            if not lines:
+                continue
+        sorted_out = triage(lines, cutoff)
         requests, merged = cutter.feed(sorted_out.items)
         for request in requests:
             await _submit(stage, state, request)
         bad: Counter[str] = Counter()
         for line in sorted_out.bad:
             bad[line.reason.value] += 1
-            hub.publish(BadRowFound(obj, block.first + line.offset, line.reason.value, line.head))
-        count = len(block.lines)
+            hub.publish(BadRowFound(obj, first + line.offset, line.reason.value, line.head))
+        count = len(lines)
         state.lines += count
         state.blank += sorted_out.blank
         state.expired += sorted_out.expired
@@ -393,6 +438,8 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
             state.bad.update(bad)
         skipped = sorted_out.no_fingerprint
         hub.publish(LinesParsed(obj, count, sorted_out.blank, bad, sorted_out.expired, merged, skipped))
+        if prefix is not None:
+            prefix.mark(first + count - 1, cutter.buffered)
     if rest := cutter.flush():
         if stage.tails is not None and stage.writer is not None:
             state.items += len(rest)
@@ -401,22 +448,46 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
             await _submit(stage, state, rest)
 
 
+def _carry(stage: _Stage, state: _ObjectState, lines: list[bytes], cutoff: int | None) -> None:
+    """Lines whose items are stored already: counted as read, their items not written again
+    (nor their bad rows reported again)."""
+    sorted_out = triage(lines, cutoff)
+    bad = Counter(line.reason.value for line in sorted_out.bad)
+    count = len(lines)
+    state.lines += count
+    state.blank += sorted_out.blank
+    state.expired += sorted_out.expired
+    state.no_fingerprint += sorted_out.no_fingerprint
+    state.carried_lines += count
+    state.carried_items += len(sorted_out.items)
+    if bad:
+        state.bad.update(bad)
+    stage.hub.publish(
+        LinesParsed(state.obj, count, sorted_out.blank, bad, sorted_out.expired, 0, sorted_out.no_fingerprint)
+    )
+
+
 async def _submit(stage: _Stage, state: _ObjectState, items: list[ManifestItem]) -> None:
     state.items += len(items)
     if stage.writer is None:
         stage.hub.publish(ItemsAcknowledged(state.obj, len(items), 0, dry_run=True))
         return
     state.pending_batches += 1
-    await stage.batches.put(_Batch([(state, items)]))
+    number = state.prefix.submit() if state.prefix is not None else 0
+    await stage.batches.put(_Batch([(state, items, number)]))
 
 
 async def _write_batches(stage: _Stage) -> None:
     writer = stage.writer
     assert writer is not None
     while (batch := await stage.batches.get()) is not None:
-        live = _Batch(
-            [(state, items) for state, items in batch.parts if state.failure is None and not state.abandoned]
-        )
+        if stage.stop.is_set():
+            # Stopping: what is queued for an object whose prefix is kept is left for the resume
+            # (only the requests being written finish); an object recorded whole is written whole.
+            for state, _, _ in batch.parts:
+                if state.prefix is not None:
+                    state.abandoned = True
+        live = _Batch([part for part in batch.parts if part[0].failure is None and not part[0].abandoned])
         if live.parts:
             try:
                 if writer.combines_objects:
@@ -424,11 +495,11 @@ async def _write_batches(stage: _Stage) -> None:
                 else:  # never gathered with others: the batch is one object's
                     outcome = await writer.write_from(live.parts[0][0].obj, live.items)
             except WriteFailed as exc:
-                for state, _ in live.parts:
+                for state, _, _ in live.parts:
                     _fail(state, str(exc))
             else:
                 _acknowledge(stage, live, outcome)
-        for state, _ in batch.parts:
+        for state, _, _ in batch.parts:
             state.pending_batches -= 1
             _maybe_finish(stage, state)
 
@@ -440,8 +511,8 @@ def _acknowledge(stage: _Stage, batch: _Batch, outcome: WriteOutcome) -> None:
         state = batch.parts[0][0]
         shares = [(state, outcome.written, outcome.already_present, 1.0)]
     else:
-        total = sum(len(items) for _, items in batch.parts)
-        shares = [(state, len(items), 0, len(items) / total) for state, items in batch.parts]
+        total = sum(len(items) for _, items, _ in batch.parts)
+        shares = [(state, len(items), 0, len(items) / total) for state, items, _ in batch.parts]
     for state, written, present, share in shares:
         stage.hub.publish(
             ItemsAcknowledged(
@@ -452,6 +523,26 @@ def _acknowledge(stage: _Stage, batch: _Batch, outcome: WriteOutcome) -> None:
                 units_counted=outcome.units_counted * share,
             )
         )
+    for state, _, number in batch.parts:
+        if state.prefix is not None and state.prefix.acknowledge(number):
+            now = time.monotonic()
+            if now - state.published_at >= PROGRESS_SECONDS:
+                state.published_at = now
+                _publish_prefix(stage, state)
+
+
+def _publish_prefix(stage: _Stage, state: _ObjectState) -> None:
+    """The object's prefix for the checkpoint, when it grew since it was last published."""
+    if state.prefix is not None and state.prefix.lines > state.published_lines:
+        state.published_lines = state.prefix.lines
+        stage.hub.publish(ObjectProgress(state.obj, state.prefix.lines))
+
+
+def _publish_prefixes(stage: _Stage) -> None:
+    """Every object still in flight as the pipeline ends (a stop, a limit, an error): its prefix."""
+    for state in stage.in_flight.values():
+        _publish_prefix(stage, state)
+    stage.in_flight.clear()
 
 
 def _fail(state: _ObjectState, reason: str) -> None:
@@ -463,8 +554,16 @@ def _maybe_finish(stage: _Stage, state: _ObjectState) -> None:
     if state.closed or not state.reading_done or state.pending_batches:
         return
     state.closed = True
+    if state.carried_lines:
+        stage.hub.publish(PrefixCarried(state.obj, state.carried_lines, state.carried_items))
+    if state.prefix is not None:
+        stage.in_flight.pop(state.obj.key, None)
     if state.failure is not None:
+        _publish_prefix(stage, state)  # what is stored of it: the rerun goes on from there
         stage.hub.publish(ObjectFailedEvent(state.obj, state.failure))
-    elif not state.abandoned:
+    elif state.abandoned:
+        _publish_prefix(stage, state)
+    else:
         bad_rows = sum(state.bad.values())
-        stage.hub.publish(ObjectFinished(state.obj, state.lines, state.items, bad_rows, state.no_fingerprint))
+        items = state.items + state.carried_items
+        stage.hub.publish(ObjectFinished(state.obj, state.lines, items, bad_rows, state.no_fingerprint))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from ..observe.hub import Hub
 from ..source.archive import ArchiveObject
 from .clients import guard_pipeline, open_clients
-from .destination import ProcessParts, WorkerShare, WriterFactory
+from .destination import EarlierRun, ProcessParts, WorkerShare, WriterFactory
 from .pipeline import run_pipeline
 from .spec import BackfillJob
 
@@ -22,7 +22,7 @@ async def run_in_process(
     job: BackfillJob,
     hub: Hub,
     stop: asyncio.Event | None,
-    skip: Callable[[ArchiveObject], bool] | None,
+    earlier: EarlierRun | None,
     writers: WriterFactory,
     source: AsyncIterator[ArchiveObject] | None = None,
     *,
@@ -45,6 +45,14 @@ async def run_in_process(
             job,
             clients,
             run_pipeline(
-                job.pipeline, hub, writer=writer, s3=clients.s3, stop=stop, skip=skip, source=source
+                job.pipeline,
+                hub,
+                writer=writer,
+                s3=clients.s3,
+                stop=stop,
+                skip=earlier.finished if earlier is not None else None,
+                resume=earlier.lines_done if earlier is not None else None,
+                source=source,
+                keep_prefixes=writers.stores_on_acknowledge,
             ),
         )

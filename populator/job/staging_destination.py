@@ -31,7 +31,7 @@ from ..sink.staging import HeldObject, Stager
 from ..sink.writes import TableInfo
 from .checkpoint import Journal
 from .clients import Clients, open_clients
-from .destination import IMPORTING, STAGING, PhaseDisplay, ProcessParts, Skip
+from .destination import IMPORTING, STAGING, EarlierRun, PhaseDisplay, ProcessParts
 from .spec import BackfillJob
 from .staging_checks import journal_header, preflight, refuse_an_existing_table, staging_of
 from .staging_journal import journal_path
@@ -46,6 +46,8 @@ STAGING_GC_THRESHOLDS = (50_000, 20, 100)
 class StagingWriters:
     """Each process's writer: a `Stager` on the process's S3 client, told by the process's hub
     when an archive object settles, closed (or aborted, after an error) with the process."""
+
+    stores_on_acknowledge = False  # staged items are stored once their staged object is uploaded
 
     async def ready(self, job: BackfillJob, clients: Clients, hub: Hub) -> TableInfo | None:
         return None  # ImportTable creates the table at the end
@@ -137,7 +139,7 @@ class StagingDestination:
 
     def attach(
         self, checkpoint: Journal | None, hub: Hub, resources: contextlib.AsyncExitStack
-    ) -> Skip | None:
+    ) -> EarlierRun | None:
         """The staging journal, next to the checkpoint: staged objects go to both."""
         assert checkpoint is not None, "an import always keeps a checkpoint"
         job = self.job
@@ -148,7 +150,7 @@ class StagingDestination:
         seed_tally(self.imports, journals)
         resources.callback(seed_tally, self.imports, journals)  # what this run staged, however it ends
         hub.subscribe(Recorder(journals))
-        return journals.is_done
+        return EarlierRun(journals.is_done)
 
     async def prepare(self, resources: contextlib.AsyncExitStack) -> bool:
         """The checks before staging; False when the import was already asked for."""

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config.storage import AwsSettings
-from ..observe.hub import Event, Hub, ObjectFinished, RateChanged, TableReady, Throttled
+from ..observe.hub import Event, Hub, ObjectFinished, ObjectProgress, RateChanged, TableReady, Throttled
 from ..sink.writes import TableInfo
 from .checkpoint import FinishedObject, Journal
 from .clients import Clients, guard
-from .destination import WRITING, PhaseDisplay, ProcessParts, RateSharing, Skip
+from .destination import WRITING, EarlierRun, PhaseDisplay, ProcessParts, RateSharing
 from .spec import BackfillJob
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 class TableWriters:
     """Each process's writer to the table (none in a dry run)."""
+
+    stores_on_acknowledge = True
 
     async def ready(self, job: BackfillJob, clients: Clients, hub: Hub) -> TableInfo | None:
         if job.dry_run:
@@ -57,7 +59,7 @@ class TableDestination:
 
     def attach(
         self, checkpoint: Journal | None, hub: Hub, resources: contextlib.AsyncExitStack
-    ) -> Skip | None:
+    ) -> EarlierRun | None:
         if checkpoint is None:
             return None
 
@@ -67,9 +69,11 @@ class TableDestination:
                 checkpoint.record(
                     FinishedObject(obj.key, obj.etag, obj.size, event.lines, event.items, event.bad_rows)
                 )
+            elif isinstance(event, ObjectProgress):
+                checkpoint.record_progress(event.obj, event.lines)
 
         hub.subscribe(record)
-        return checkpoint.is_finished
+        return EarlierRun(checkpoint.is_finished, checkpoint.lines_done)
 
     async def prepare(self, resources: contextlib.AsyncExitStack) -> bool:
         return True

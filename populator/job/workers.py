@@ -29,7 +29,7 @@ import os
 import queue
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from ..errors import EXIT_INTERNAL, PopulatorError, WorkerFailed
@@ -50,7 +50,7 @@ from ..sink.ratelimit import SharedControllerState
 from ..sink.writes import TableInfo
 from ..source.archive import ArchiveObject, list_archive
 from .clients import guard_pipeline, open_clients
-from .destination import RateSharing, WorkerShare, WriterFactory
+from .destination import EarlierRun, RateSharing, WorkerShare, WriterFactory
 from .process import run_in_process
 from .spec import BackfillJob
 
@@ -78,6 +78,14 @@ class TableKnown:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ResumeFrom:
+    """An object to read whose first `lines` lines an earlier run wrote every item of."""
+
+    obj: ArchiveObject
+    lines: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class WorkerEvents:
     """A batch of a worker's events, for the parent's hub."""
 
@@ -101,7 +109,7 @@ class WorkerFatal:
     message: str
 
 
-ObjectMessage = TableKnown | ArchiveObject | None
+ObjectMessage = TableKnown | ArchiveObject | ResumeFrom | None
 WorkerMessage = WorkerEvents | WorkerDone | WorkerFatal
 _T = TypeVar("_T")
 
@@ -141,7 +149,7 @@ async def run_in_workers(
     job: BackfillJob,
     hub: Hub,
     stop: asyncio.Event | None,
-    skip: Callable[[ArchiveObject], bool] | None,
+    earlier: EarlierRun | None,
     writers: WriterFactory,
 ) -> None:
     """The parent's side, for a job with `processes > 1`; each worker opens a writer of `writers`."""
@@ -151,7 +159,7 @@ async def run_in_workers(
         async with contextlib.AsyncExitStack() as stack:
             clients = await open_clients(job, stack)
             pool.release(await writers.ready(job, clients, hub))
-            await guard_pipeline(job, clients, _list_and_dispatch(job, clients.s3, pool, hub, stop, skip))
+            await guard_pipeline(job, clients, _list_and_dispatch(job, clients.s3, pool, hub, stop, earlier))
     finally:
         pool.shutdown()
 
@@ -162,8 +170,10 @@ async def _list_and_dispatch(
     pool: _Pool,
     hub: Hub,
     stop: asyncio.Event,
-    skip: Callable[[ArchiveObject], bool] | None,
+    earlier: EarlierRun | None,
 ) -> None:
+    skip = earlier.finished if earlier is not None else None
+    lines_done = earlier.lines_done if earlier is not None else None
     runs, objects = await list_archive(job.pipeline.location, job.pipeline.since, s3, job.pipeline.shard)
     hub.publish(RunsSelected(runs))
     collector = asyncio.create_task(pool.collect(hub, stop))
@@ -178,7 +188,7 @@ async def _list_and_dispatch(
                 hub.publish(ObjectSkipped(obj))  # listed and done before: one event for both
                 continue
             hub.publish(ObjectListed(obj))
-            await pool.dispatch(obj, stop)
+            await pool.dispatch(obj, stop, lines_done(obj) if lines_done is not None else 0)
         else:
             hub.publish(ListingDone(count, size))
         if stop.is_set():
@@ -275,8 +285,9 @@ class _Pool:
     def stop(self) -> None:
         self._stop.set()
 
-    async def dispatch(self, obj: ArchiveObject, stop: asyncio.Event) -> None:
-        """Hand `obj` to the least loaded worker with a free slot (waiting for one)."""
+    async def dispatch(self, obj: ArchiveObject, stop: asyncio.Event, lines_done: int = 0) -> None:
+        """Hand `obj` to the least loaded worker with a free slot (waiting for one), with the
+        lines of it an earlier run wrote."""
         if self._freed is None:
             self._freed = asyncio.Event()
         while True:
@@ -296,7 +307,7 @@ class _Pool:
         self._owner[obj.key] = (index, obj)
         self._load[index] += obj.size
         self._count[index] += 1
-        self._queues[index].put(obj)
+        self._queues[index].put(ResumeFrom(obj, lines_done) if lines_done else obj)
 
     def close_queues(self) -> None:
         # A worker never given work reads this None where the table would be, and ends at once.
@@ -465,12 +476,15 @@ async def _worker(setup: WorkerSetup) -> None:
         hub.subscribe(forward)
         flusher = asyncio.create_task(forward.run())
         try:
-            source = _objects_from(setup.objects, loop, stopping)
+            resume_points: dict[str, int] = {}
+            source = _objects_from(setup.objects, loop, stopping, resume_points)
+            # The parent skipped what earlier runs finished; it tells each object's prefix with it.
+            earlier = EarlierRun(lambda _obj: False, lambda obj: resume_points.pop(obj.key, 0))
             await run_in_process(
                 setup.job,
                 hub,
                 stopping,
-                None,
+                earlier,
                 setup.writers,
                 source,
                 worker=WorkerShare(told.table, setup.rate),
@@ -512,7 +526,9 @@ async def _objects_from(
     objects: multiprocessing.queues.Queue[ObjectMessage],
     loop: asyncio.AbstractEventLoop,
     stopping: asyncio.Event,
+    resume_points: dict[str, int],
 ) -> AsyncIterator[ArchiveObject]:
+    """The objects the parent hands this worker; their prefixes go into `resume_points`."""
     while not stopping.is_set():
         try:
             batch = await loop.run_in_executor(None, _get_many, objects, POLL_SECONDS)
@@ -521,6 +537,9 @@ async def _objects_from(
         for obj in batch:
             if obj is None:
                 return
+            if isinstance(obj, ResumeFrom):
+                resume_points[obj.obj.key] = obj.lines
+                obj = obj.obj
             assert isinstance(obj, ArchiveObject), obj  # TableKnown comes only first
             yield obj
 

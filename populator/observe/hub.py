@@ -93,6 +93,28 @@ class ObjectSkipped:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectProgress:
+    """Every item of the object's lines 1..`lines` is acknowledged: its prefix, for the checkpoint.
+
+    Published about once a second an object while it is written, and for every object in flight
+    when the pipeline ends (a stop, a limit, a failure), so a resume writes none of it again.
+    """
+
+    obj: ArchiveObject
+    lines: int
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixCarried:
+    """A read skipped the object's first `lines` lines: their `items` were acknowledged already
+    (by an earlier run, or an earlier read of this one). Published once, when the object settles."""
+
+    obj: ArchiveObject
+    lines: int
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
 class BadRowFound:
     obj: ArchiveObject
     line: int  # 1-based line number in the (decompressed) object
@@ -180,6 +202,8 @@ Event = (
     | ObjectSkipped
     | BadRowFound
     | ObjectRestarted
+    | ObjectProgress
+    | PrefixCarried
     | RateChanged
     | StagedUploadStarted
     | StagedUploadAborted

@@ -23,6 +23,7 @@ from .hub import (
     ObjectListed,
     ObjectRestarted,
     ObjectSkipped,
+    PrefixCarried,
     RateChanged,
     RunsSelected,
     TableReady,
@@ -45,6 +46,8 @@ class Tally:
     objects_skipped: int = 0  # finished in an earlier run, per the checkpoint
     bytes_skipped: int = 0
     object_restarts: int = 0  # reads broken off and started again
+    objects_resumed_partway: int = 0  # read again past a prefix whose items were stored already
+    items_carried_over: int = 0  # the items of those prefixes: not written again
     interrupted_by: str | None = None  # "SIGINT" / "SIGTERM" when stopped early
     checkpoint: str | None = None
     bytes_read: int = 0
@@ -117,6 +120,9 @@ class Tally:
             case ObjectFinished(obj=obj):
                 self.objects_done += 1
                 self._settled_by_run[obj.run] += 1
+            case PrefixCarried(items=items):
+                self.objects_resumed_partway += 1
+                self.items_carried_over += items
             case ObjectRestarted():
                 self.object_restarts += 1
                 self.lines_read -= event.lines
@@ -200,6 +206,8 @@ class Tally:
             "objects_done": self.objects_done,
             "objects_skipped": self.objects_skipped,
             "object_restarts": self.object_restarts,
+            "objects_resumed_partway": self.objects_resumed_partway,
+            "items_carried_over": self.items_carried_over,
             "interrupted_by": self.interrupted_by,
             "checkpoint": self.checkpoint,
             "objects_failed": len(self.failures),

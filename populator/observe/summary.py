@@ -24,6 +24,17 @@ def summary_rows(tally: Tally) -> list[tuple[str, str]]:
             f"{tally.objects_done:,} done of {tally.objects_total:,}, {len(tally.failures):,} failed",
         ),
         ("objects skipped (already done)", f"{tally.objects_skipped:,}"),
+        *(
+            [
+                (
+                    "resumed part-way",
+                    f"{tally.objects_resumed_partway:,} objects, "
+                    f"{tally.items_carried_over:,} items not written again",
+                )
+            ]
+            if tally.objects_resumed_partway
+            else []
+        ),
         ("bytes read", f"{tally.bytes_read:,}"),
         ("lines read", f"{tally.lines_read:,} ({tally.blank_lines:,} blank)"),
     ]

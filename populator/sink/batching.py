@@ -37,6 +37,11 @@ class BatchCutter:
             return self._cut_distinct(items), 0
         return self._cut_each(items)
 
+    @property
+    def buffered(self) -> bool:
+        """Whether items wait for the next request."""
+        return bool(self._pending)
+
     def flush(self) -> list[ManifestItem]:
         """The unfinished request, possibly empty; the cutter starts afresh."""
         rest = list(self._pending.values())
