@@ -57,8 +57,10 @@ from .prefix import AcknowledgedPrefix
 _FATAL_READ_CODES = ACCESS_DENIED_CODES | {"NoSuchBucket"}
 
 
-# An object's acknowledged prefix is published (for the checkpoint) at most this often.
+# How often the prefixes of the objects in flight are published (for the checkpoint), together.
 PROGRESS_SECONDS = 1.0
+SETTLE_POLL_SECONDS = 0.01  # how often a broken read looks whether its batches are written
+PREFIX_SLICE_LINES = 25  # lines between two marks of an object's prefix (see prefix.py)
 # How long the end of an object waits for the ends of others to fill a request with.
 TAIL_SECONDS = 0.01
 
@@ -107,7 +109,6 @@ class _ObjectState:
     carried_lines: int = 0
     carried_items: int = 0
     published_lines: int = 0  # the prefix last published as ObjectProgress
-    published_at: float = 0.0  # monotonic
 
     def restart(self) -> dict[str, Any]:
         counts = {
@@ -254,9 +255,12 @@ async def run_pipeline(
         resume,
         keep_prefixes and writer is not None,
     )
+    sweeper = asyncio.create_task(_sweep_prefixes(stage)) if stage.keep_prefixes else None
     try:
         await _run_stages(stage, source)
     finally:
+        if sweeper is not None:
+            sweeper.cancel()
         _publish_prefixes(stage)
 
 
@@ -349,6 +353,7 @@ async def _read_with_retries(stage: _Stage, state: _ObjectState) -> None:
     async for attempt in retrying:
         with attempt:
             number = attempt.retry_state.attempt_number + 1
+            await _settled_batches(state)
             counts = state.restart()
             stage.hub.publish(ObjectRestarted(state.obj, last_failure, number, **counts))
             try:
@@ -356,6 +361,15 @@ async def _read_with_retries(stage: _Stage, state: _ObjectState) -> None:
             except _ReadBrokeOff as exc:
                 last_failure = str(exc)
                 raise
+
+
+async def _settled_batches(state: _ObjectState) -> None:
+    """Before a read starts again: wait until every batch of the broken read is written, so that
+    the new read skips all of them (its prefix), instead of writing what was queued again."""
+    if state.prefix is None:
+        return
+    while state.pending_batches and state.failure is None and not state.abandoned:
+        await asyncio.sleep(SETTLE_POLL_SECONDS)
 
 
 async def _read_attempt(stage: _Stage, state: _ObjectState) -> None:
@@ -400,7 +414,6 @@ async def _counted(stage: _Stage, obj: ArchiveObject, chunks: AsyncIterator[byte
 
 async def _read_object(stage: _Stage, state: _ObjectState) -> None:
     obj = state.obj
-    hub = stage.hub
     # ttl < now  <=>  etlTime < now - TTL; etlTime is whole seconds, so compare with the ceiling.
     cutoff = None if stage.options.include_expired else math.ceil(stage.now) - TTL_SECONDS
     cutter = BatchCutter(BATCH_SIZE if stage.writer is None else stage.writer.batch_size)  # staging: bigger
@@ -420,32 +433,51 @@ async def _read_object(stage: _Stage, state: _ObjectState) -> None:
             lines, first = lines[covered:], first + covered
             if not lines:
                 continue
-        sorted_out = triage(lines, cutoff)
-        requests, merged = cutter.feed(sorted_out.items)
-        for request in requests:
-            await _submit(stage, state, request)
-        bad: Counter[str] = Counter()
-        for line in sorted_out.bad:
-            bad[line.reason.value] += 1
-            hub.publish(BadRowFound(obj, first + line.offset, line.reason.value, line.head))
-        count = len(lines)
-        state.lines += count
-        state.blank += sorted_out.blank
-        state.expired += sorted_out.expired
-        state.no_fingerprint += sorted_out.no_fingerprint
-        state.merged += merged
-        if bad:
-            state.bad.update(bad)
-        skipped = sorted_out.no_fingerprint
-        hub.publish(LinesParsed(obj, count, sorted_out.blank, bad, sorted_out.expired, merged, skipped))
-        if prefix is not None:
-            prefix.mark(first + count - 1, cutter.buffered)
+        if prefix is None:
+            await _sort_out(stage, state, cutter, lines, first, cutoff)
+            continue
+        # Marked a slice at a time: the prefix then never lags a whole block behind what is
+        # acknowledged (one block can hold hundreds of lines). Slicing costs nothing measurable.
+        for start in range(0, len(lines), PREFIX_SLICE_LINES):
+            part = lines[start : start + PREFIX_SLICE_LINES]
+            await _sort_out(stage, state, cutter, part, first + start, cutoff)
+            prefix.mark(first + start + len(part) - 1, cutter.buffered)
     if rest := cutter.flush():
         if stage.tails is not None and stage.writer is not None:
             state.items += len(rest)
             await stage.tails.add(state, rest)
         else:
             await _submit(stage, state, rest)
+
+
+async def _sort_out(
+    stage: _Stage,
+    state: _ObjectState,
+    cutter: BatchCutter,
+    lines: list[bytes],
+    first: int,
+    cutoff: int | None,
+) -> None:
+    """Lines `first`.. of the object: their items submitted (or buffered), the rest counted."""
+    obj, hub = state.obj, stage.hub
+    sorted_out = triage(lines, cutoff)
+    requests, merged = cutter.feed(sorted_out.items)
+    for request in requests:
+        await _submit(stage, state, request)
+    bad: Counter[str] = Counter()
+    for line in sorted_out.bad:
+        bad[line.reason.value] += 1
+        hub.publish(BadRowFound(obj, first + line.offset, line.reason.value, line.head))
+    count = len(lines)
+    state.lines += count
+    state.blank += sorted_out.blank
+    state.expired += sorted_out.expired
+    state.no_fingerprint += sorted_out.no_fingerprint
+    state.merged += merged
+    if bad:
+        state.bad.update(bad)
+    skipped = sorted_out.no_fingerprint
+    hub.publish(LinesParsed(obj, count, sorted_out.blank, bad, sorted_out.expired, merged, skipped))
 
 
 def _carry(stage: _Stage, state: _ObjectState, lines: list[bytes], cutoff: int | None) -> None:
@@ -524,11 +556,8 @@ def _acknowledge(stage: _Stage, batch: _Batch, outcome: WriteOutcome) -> None:
             )
         )
     for state, _, number in batch.parts:
-        if state.prefix is not None and state.prefix.acknowledge(number):
-            now = time.monotonic()
-            if now - state.published_at >= PROGRESS_SECONDS:
-                state.published_at = now
-                _publish_prefix(stage, state)
+        if state.prefix is not None:
+            state.prefix.acknowledge(number)
 
 
 def _publish_prefix(stage: _Stage, state: _ObjectState) -> None:
@@ -536,6 +565,15 @@ def _publish_prefix(stage: _Stage, state: _ObjectState) -> None:
     if state.prefix is not None and state.prefix.lines > state.published_lines:
         state.published_lines = state.prefix.lines
         stage.hub.publish(ObjectProgress(state.obj, state.prefix.lines))
+
+
+async def _sweep_prefixes(stage: _Stage) -> None:
+    """Every PROGRESS_SECONDS, the prefixes that grew, all at once: one group for the checkpoint
+    (one S3 segment) a second, however many objects are in flight."""
+    while True:
+        await asyncio.sleep(PROGRESS_SECONDS)
+        for state in list(stage.in_flight.values()):
+            _publish_prefix(stage, state)
 
 
 def _publish_prefixes(stage: _Stage) -> None:

@@ -55,7 +55,9 @@ class Model:
     def line_is_stored(self, line: int) -> bool:
         """Every item of `line` is in some acknowledged batch (a later read may store it again)."""
         wanted = self.items_per_line[line - 1]
-        found = sum(batch_lines.count(line) for number, batch_lines in self.batches.items() if number in self.stored)
+        found = sum(
+            batch_lines.count(line) for number, batch_lines in self.batches.items() if number in self.stored
+        )
         return found >= wanted
 
     def check(self) -> None:
