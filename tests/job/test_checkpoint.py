@@ -165,3 +165,36 @@ asyncio.run(main())
     assert again.is_finished(obj(f"k{GROUP_RECORDS - 1}"))
     assert not again.is_finished(obj(f"k{GROUP_RECORDS}"))  # the uncommitted five are read again
     again.close()
+
+
+def test_a_journal_written_by_the_previous_release_still_resumes(aws, tmp_path):
+    """tests/job/fixtures/journal-v1.jsonl, as version 1 wrote it (no prefixes): its two
+    finished objects are skipped, the other two written, and prefixes are appended after it."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from populator.events import ManifestItem, parse_line
+    from populator.samples.archive import SampleSpec, write_archive
+    from tests.support.backfill_helpers import NOW, run_job, table_items, write_configs
+
+    spec = SampleSpec(runs=1, parts_per_run=4, events_per_part=50, formats=("plain",), now=NOW, seed=7)
+    objects = sorted(write_archive(Path("archive"), spec).objects)  # the fixture's archive, byte for byte
+    for index, relative in enumerate(objects):  # and the ETags it recorded (mtime-size)
+        stamp = 1_780_000_000_000_000_000 + index
+        os.utime(Path("archive") / relative, ns=(stamp, stamp))
+    journal = tmp_path / "journal.jsonl"
+    shutil.copy(Path(__file__).parent / "fixtures" / "journal-v1.jsonl", journal)
+    storage, resolver = write_configs(tmp_path, "journal-v1-table")
+
+    tally = run_job("archive", storage, resolver, checkpoint=journal, on_demand=True)
+
+    assert tally.objects_skipped == 2 and tally.objects_done == 2 and not tally.failures
+    written = {
+        (item.event_id, item.fingerprint)
+        for relative in objects[2:]
+        for line in (Path("archive") / relative).read_bytes().splitlines()
+        if isinstance(item := parse_line(line), ManifestItem)
+    }
+    assert set(table_items(aws.boto3_client("dynamodb"), "journal-v1-table")) == written
+    assert journal.read_bytes().startswith(b'{"type":"header","version":1,')

@@ -167,3 +167,28 @@ def test_progress_is_recorded_about_once_a_second_an_object(aws, dynamo_proxy, u
     assert progress, "no prefix was recorded while the objects were written"
     assert len(progress) <= 3 * (took / PROGRESS_SECONDS + 1)
     assert json.loads(journal.read_text().splitlines()[0])["version"] == 2
+
+
+def test_a_read_broken_off_mid_object_writes_nothing_of_it_again(
+    aws, dynamo_proxy, s3_proxy, unique_name, tmp_path
+):
+    """A reset half-way through an object's body: the read starts again once its batches are
+    written, and skips every line they held."""
+    expected, archive, baseline = setup(aws, dynamo_proxy, tmp_path, unique_name)
+    storage, resolver = write_configs(tmp_path, unique_name)
+    env = dict(aws.env, AWS_ENDPOINT_URL_DYNAMODB=dynamo_proxy.url, AWS_ENDPOINT_URL_S3=s3_proxy.url)
+    s3_proxy.target([f"enriched/{expected.objects[0]}"])
+    s3_proxy.reset_next = 1
+    before = dynamo_proxy.items_stored
+    report = tmp_path / "report.json"
+    result = run_populator(
+        *run_args(archive, storage, resolver, "--processes", "1", "--report", str(report)), env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert s3_proxy.faults_injected == {"reset_next": 1}
+    data = json.loads(report.read_text())
+    assert data["object_restarts"] == 1
+    assert data["objects_resumed_partway"] == 1 and data["items_carried_over"] > 0
+    written_again = dynamo_proxy.items_stored - before - baseline
+    assert written_again <= WRITERS * 25, written_again
+    assert set(table_items(aws.boto3_client("dynamodb"), unique_name)) == set(expected.live_items())
