@@ -32,6 +32,8 @@ from .measurements import (
     peak_memory,
 )
 from .report import Row, render
+from .resume import CAPACITY as CRASH_CAPACITY
+from .resume import a_crash_costs_seconds
 from .scale import many_objects
 from .staging import staging_vs_dry_run
 from .varied import VARIED, scaled
@@ -144,6 +146,7 @@ def measure(bench: Bench) -> list[Row]:
             on_demand=True,
             maximum_reason=MAXIMUM_REASON,
         ) as maximum,
+        Endpoint("resume", settings.latency_ms, CRASH_CAPACITY, bench.log_dir) as resume,
         Endpoint(
             "maximum-without-reason",
             settings.latency_ms,
@@ -163,6 +166,7 @@ def measure(bench: Bench) -> list[Row]:
             (lambda: peak_memory(bench, null), "peak RSS"),
             (lambda: many_objects(bench, null, settings.scale_objects), "many small objects"),
             (lambda: staging_vs_dry_run(bench), "import staging vs dry run"),
+            (lambda: a_crash_costs_seconds(bench, resume), "a crash costs seconds"),
             (lambda: design_choices(bench, null), "design choices"),
         ):
             if settings.only and not any(text in name for text in settings.only):

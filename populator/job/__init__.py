@@ -8,7 +8,8 @@
   before staging, its journals, and its last steps (ImportTable, TTL, sample, clean-up).
 - `process`, `workers`, `clients`: one process's share, `--processes P`, AWS clients and `guard`.
 - `pipeline`: listing → readers → batches → writers, bounded queues, cancellation.
-- `checkpoint`, `finished`: the resumable journal, and what earlier runs finished.
+- `checkpoint`, `finished`, `prefix`: the resumable journal, what earlier runs finished, and how
+  far into each object in flight every item is acknowledged.
 - `badrows`, `limits`, `interrupts`: bad rows, budgets, signals.
 - `plan`, `verify`: what a job would do, and a sample of it read back from the table.
 - `runtime`, `cores`: process-wide settings, usable CPUs.

@@ -20,6 +20,7 @@ from .hub import (
     ObjectFinished,
     ObjectRestarted,
     ObjectSkipped,
+    PrefixCarried,
     RateChanged,
     RunsSelected,
     TableReady,
@@ -76,7 +77,8 @@ class EventLog:
                 log.warning("object failed: %s: %s", obj.key, reason, extra={"object": obj.key})
             case ObjectRestarted(obj=obj, reason=reason, attempt=attempt):
                 log.warning(
-                    "reading %s broke off (%s); reading it again from its start (attempt %d)",
+                    "reading %s broke off (%s); reading it again from its start, writing nothing "
+                    "of what is stored already (attempt %d)",
                     obj.key,
                     reason,
                     attempt,
@@ -90,6 +92,14 @@ class EventLog:
                     event.items,
                     event.bad_rows,
                     event.no_fingerprint,
+                    extra={"object": obj.key},
+                )
+            case PrefixCarried(obj=obj, lines=lines, items=items):
+                log.debug(
+                    "%s: its first %d lines were stored already: %d items not written again",
+                    obj.key,
+                    lines,
+                    items,
                     extra={"object": obj.key},
                 )
             case ObjectSkipped(obj=obj):
