@@ -1,7 +1,8 @@
 """The command line: thin commands that parse, build a job, show it, and end with an exit code.
 
 - `cli`: the typer app and `main` (the console script); registers each command below.
-- `options`: every option and argument, declared once.
+- `options`: every option and argument, declared once; `groups`: those several commands take
+  together (`SourceArguments`, `JobArguments`, `OutputArguments`).
 - `run`, `import_table`, `plan`, `verify`: one module a command (`populator import` is
   `import_table`); `demo`: the embedded demo on moto (its command is in `cli`).
 - `build`: arguments → a validated `BackfillJob` (with `ImportArguments`, an import).

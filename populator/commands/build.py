@@ -25,7 +25,8 @@ from ..sink.throughput import ThroughputOptions
 from ..sink.writes import RetryPolicy
 from ..source.archive import parse_location, parse_since, split_s3_url
 from ..source.shard import parse_shard
-from .options import BATCH_WRITERS, CONDITIONAL_WRITERS, IMPORT_WRITERS, JobArguments, SourceArguments
+from .groups import JobArguments, SourceArguments
+from .options import BATCH_WRITERS, CONDITIONAL_WRITERS, IMPORT_WRITERS
 
 _CAPACITY = re.compile(r"(\d+)/(\d+)")
 

@@ -41,7 +41,7 @@ from ..observe.hub import Hub
 from ..observe.import_progress import ImportTally, print_import_summary
 from ..observe.progress import print_summary
 from ..observe.report import Tally
-from .options import OutputArguments
+from .groups import OutputArguments
 from .watch import RunOutputs, RunWatch, run_outputs
 
 log = logging.getLogger("populator.run")

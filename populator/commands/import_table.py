@@ -10,6 +10,7 @@ importing: the import goes on in AWS, and the same command reattaches).
 """
 
 from ..job.limits import Limits
+from . import groups as g
 from . import options as o
 from .build import ImportArguments, build_from
 from .execute import run_command
@@ -23,11 +24,11 @@ Examples:
 """
 
 
-@o.grouped
+@g.grouped
 def import_table(
-    source: o.SourceArguments,
-    job: o.JobArguments,
-    outputs: o.OutputArguments,
+    source: g.SourceArguments,
+    job: g.JobArguments,
+    outputs: g.OutputArguments,
     staging: o.Staging = None,
     items_per_object: o.ItemsPerObject = o.DEFAULT_ITEMS_PER_OBJECT,
     keep_staging: o.KeepStaging = False,

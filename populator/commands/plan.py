@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from ..sink.throughput import ThroughputOptions
+from . import groups as g
 from . import options as o
 from .build import build_from
 from .execute import show
@@ -20,9 +21,9 @@ Examples:
 """
 
 
-@o.grouped
+@g.grouped
 def plan(
-    source: o.SourceArguments,
+    source: g.SourceArguments,
     include_expired: o.IncludeExpired = False,
     on_demand: o.OnDemand = False,
     provisioned: o.Provisioned = None,

@@ -4,6 +4,7 @@ from ..job.limits import Limits, parse_duration
 from ..job.spec import BackfillJob
 from ..sink.throughput import ThroughputOptions
 from ..sink.writes import RetryPolicy
+from . import groups as g
 from . import options as o
 from .build import build_from
 from .execute import run_command
@@ -17,11 +18,11 @@ Examples:
 """
 
 
-@o.grouped
+@g.grouped
 def run(
-    source: o.SourceArguments,
-    job: o.JobArguments,
-    outputs: o.OutputArguments,
+    source: g.SourceArguments,
+    job: g.JobArguments,
+    outputs: g.OutputArguments,
     writers: o.Writers = None,
     dry_run: o.DryRun = False,
     conditional: o.Conditional = False,

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_FAILED, EXIT_OK
+from . import groups as g
 from . import options as o
 from .build import build_from
 from .execute import show
@@ -18,9 +19,9 @@ Examples:
 """
 
 
-@o.grouped
+@g.grouped
 def verify(
-    source: o.SourceArguments,
+    source: g.SourceArguments,
     sample: Annotated[
         int,
         typer.Option(min=1, help="Events to check, spread over the selected objects (all when fewer)."),
