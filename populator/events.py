@@ -316,5 +316,7 @@ def _triage_each(lines: list[bytes], expiry_cutoff: int | None) -> Triage:
         elif parsed is skipped:
             no_fingerprint += 1
         else:
+            # A BadRowReason by now, but mypy does not narrow on `type(parsed) is item_type` (a local
+            # alias, read to spare a global lookup a line), so to it `parsed` may be an item still.
             bad.append(BadLine(offset, parsed, line[:KEPT_PREFIX].removesuffix(b"\n")))  # type: ignore[arg-type]
     return Triage(items, blank, expired, bad, no_fingerprint)

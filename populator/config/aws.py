@@ -38,6 +38,8 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from ..errors import ACCESS_DENIED_CODES, AwsAccessError, EndpointUnreachable, UsageError, aws_error_code
 from .storage import AwsSettings
 
+# aiobotocore ships no annotations (pyproject's mypy overrides): its sessions and clients are `Any`.
+
 DEFAULT_S3_REGION = "us-east-1"
 S3_ATTEMPTS = 6  # a first try and botocore's 5 retries
 OPERATION_PERMISSIONS = {
@@ -213,7 +215,7 @@ def _what_failed(exc: BaseException) -> str | None:
     return next((what for types, what in _FAILURES if isinstance(exc, types)), None)
 
 
-def _kwargs(exc: BaseException) -> dict[str, Any]:
+def _kwargs(exc: BaseException) -> dict[str, object]:
     kwargs = getattr(exc, "kwargs", None)  # botocore keeps what its message was made of
     return kwargs if isinstance(kwargs, dict) else {}
 

@@ -61,7 +61,7 @@ class SchemaKey:
         return key
 
     @classmethod
-    def parse(cls, uri: Any) -> SchemaKey | None:
+    def parse(cls, uri: object) -> SchemaKey | None:
         if not isinstance(uri, str):
             return None
         match = _IGLU_URI.fullmatch(uri)
@@ -190,8 +190,11 @@ class ResolverConfig:
 # --- self-describing JSON ---------------------------------------------------------------------
 
 
-def self_describing(document: Any, file_name: str, expected: str) -> tuple[SchemaKey, Any]:
-    """`{"schema": "iglu:…", "data": …}` → (its key, its data), or a ConfigError saying what is wrong."""
+def self_describing(document: object, file_name: str, expected: str) -> tuple[SchemaKey, Any]:
+    """`{"schema": "iglu:…", "data": …}` → (its key, its data), or a ConfigError saying what is wrong.
+
+    The data is any JSON value, for the caller to validate against the schema the key names.
+    """
     if not isinstance(document, dict) or "schema" not in document or "data" not in document:
         raise ConfigError(
             f'{file_name} is not a self-describing JSON: it needs a "schema" ({expected}) and a "data" '
@@ -225,14 +228,15 @@ def lookup(repository: Repository, key: SchemaKey) -> Attempt:
         document, problem = _lookup_embedded(repository, key)
     else:
         document, problem = fetch_schema(repository.schema_url(key), repository.apikey)
+    found: dict[str, Any] | None = None
     if document is not None:
         problem = _schema_problem(document, key)
-        if problem:
-            document = None
-    return Attempt(repository, document, problem)
+        if not problem and isinstance(document, dict):  # no problem: it is an object, a JSON Schema
+            found = document
+    return Attempt(repository, found, problem)
 
 
-def _lookup_embedded(repository: Repository, key: SchemaKey) -> tuple[Any, str]:
+def _lookup_embedded(repository: Repository, key: SchemaKey) -> tuple[object, str]:
     path = Path(repository.location, "schemas", key.vendor, key.name, key.format, key.version)
     try:
         raw = path.read_bytes()
@@ -246,7 +250,7 @@ def _lookup_embedded(repository: Repository, key: SchemaKey) -> tuple[Any, str]:
         return None, f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
 
 
-def _schema_problem(document: Any, key: SchemaKey) -> str:
+def _schema_problem(document: object, key: SchemaKey) -> str:
     """Why a document served for `key` is not usable as its schema, or ''."""
     if not isinstance(document, dict):
         return "what it serves is not a JSON Schema (not an object)"
@@ -266,7 +270,7 @@ def _schema_problem(document: Any, key: SchemaKey) -> str:
 # --- the resolver config ----------------------------------------------------------------------
 
 
-def parse_resolver_config(document: Any, path: Path) -> ResolverConfig:
+def parse_resolver_config(document: object, path: Path) -> ResolverConfig:
     """Validate a resolver config document against its (bundled) schema; build the ResolverConfig.
 
     Relative embedded paths are taken relative to the resolver file's directory.

@@ -14,11 +14,15 @@ from __future__ import annotations
 import time
 import urllib.parse
 from functools import cache
-from typing import Any
+from typing import IO, TYPE_CHECKING
 
 import orjson
 
 from .secret import Secret
+
+if TYPE_CHECKING:  # imported when first used (see _opener)
+    import urllib.request
+    from http.client import HTTPMessage
 
 HTTP_TIMEOUT = 3.0  # seconds, per attempt
 HTTP_RETRIES = 2  # after the first attempt: connection errors, timeouts, 408, 429 and 5xx
@@ -29,7 +33,7 @@ _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 @cache
-def _opener() -> Any:
+def _opener() -> urllib.request.OpenerDirector:
     """urllib's opener, built on first use: only a resolver with an HTTP repository needs
     urllib.request and http.client (15 ms of imports on every start otherwise)."""
     import urllib.request
@@ -37,7 +41,15 @@ def _opener() -> Any:
     class NoCredentialLeakRedirect(urllib.request.HTTPRedirectHandler):
         """Follow redirects, but carry the apikey only to the same host and port, never https → http."""
 
-        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        def redirect_request(
+            self,
+            req: urllib.request.Request,
+            fp: IO[bytes],
+            code: int,
+            msg: str,
+            headers: HTTPMessage,
+            newurl: str,
+        ) -> urllib.request.Request | None:
             new = super().redirect_request(req, fp, code, msg, headers, newurl)
             old, target = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
             downgrade = old.scheme == "https" and target.scheme != "https"
@@ -50,7 +62,7 @@ def _opener() -> Any:
     return urllib.request.build_opener(NoCredentialLeakRedirect)
 
 
-def fetch_schema(url: str, apikey: Secret | None) -> tuple[Any, str]:
+def fetch_schema(url: str, apikey: Secret | None) -> tuple[object, str]:
     """GET `url` (with the repository's `apikey`, if any): (the JSON document, "") or (None, why not)."""
     import http.client
     import urllib.error
@@ -99,7 +111,7 @@ def _network_problem(exc: BaseException) -> str:
     import http.client
     import urllib.error
 
-    reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    reason: str | BaseException = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, TimeoutError):
         return f"no answer within {HTTP_TIMEOUT:g} s"
     if isinstance(reason, ConnectionRefusedError):

@@ -77,8 +77,11 @@ class StorageConfig:
     schema_source: str = BUNDLED  # where the schema it was validated against came from
 
 
-def read_json(path: Path, what: str) -> Any:
-    """Read a JSON file, turning every failure into a ConfigError that names file and position."""
+def read_json(path: Path, what: str) -> object:
+    """Read a JSON file, turning every failure into a ConfigError that names file and position.
+
+    Whatever JSON value it holds: the caller checks its shape (`iglu.self_describing`).
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from jsonschema import Draft4Validator, FormatChecker
@@ -51,7 +51,7 @@ def _is_uri(value: object) -> bool:
 MAX_LISTED_PROBLEMS = 5
 
 
-def validate(data: Any, resolved: Described, file_name: str) -> None:
+def validate(data: object, resolved: Described, file_name: str) -> None:
     """Check `data` against an Iglu schema (JSON Schema draft 4, as the self-describing meta-schema
     is); a ConfigError lists the problems as `file: data.path: rule`, never quoting a value."""
     try:
@@ -81,7 +81,7 @@ def _problems(errors: Iterator[ValidationError]) -> Iterator[tuple[str, str]]:
                 yield where, rule
 
 
-def _explain(error: ValidationError) -> list[tuple[list[Any], str]]:
+def _explain(error: ValidationError) -> list[tuple[list[str | int], str]]:
     """(absolute path, rule) pairs for one error, built from the schema side only."""
     path = list(error.absolute_path)
     validator, instance = error.validator, error.instance
@@ -128,7 +128,7 @@ def _explain(error: ValidationError) -> list[tuple[list[Any], str]]:
     return [(path, f"breaks the schema's {validator!r} rule ({shorten(json.dumps(expected, default=str))})")]
 
 
-def _explain_alternatives(error: ValidationError, path: list[Any]) -> list[tuple[list[Any], str]]:
+def _explain_alternatives(error: ValidationError, path: list[str | int]) -> list[tuple[list[str | int], str]]:
     """A oneOf/anyOf failure: explain the alternative the value was closest to matching."""
     alternatives: Any = error.validator_value  # the schema's list of alternatives
     if not error.context:  # oneOf matched more than one alternative
@@ -158,7 +158,7 @@ def _explain_alternatives(error: ValidationError, path: list[Any]) -> list[tuple
     return [explained for sub in closest for explained in _explain(sub)]
 
 
-def _types(expected: Any) -> str:
+def _types(expected: object) -> str:
     names = {
         "string": "a string",
         "object": "an object",
@@ -172,7 +172,7 @@ def _types(expected: Any) -> str:
     return " or ".join(names.get(str(t), str(t)) for t in listed)
 
 
-def _kind(instance: Any) -> str:
+def _kind(instance: object) -> str:
     if instance is None:
         return "null"
     if isinstance(instance, bool):
@@ -188,7 +188,7 @@ def _kind(instance: Any) -> str:
     return "an object"
 
 
-def format_path(parts: Any, root: str) -> str:
+def format_path(parts: Iterable[str | int], root: str) -> str:
     text = root
     for part in parts:
         if isinstance(part, int):

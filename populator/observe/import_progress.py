@@ -257,7 +257,7 @@ class ImportLive:
         self._live.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._live.stop()
 
 

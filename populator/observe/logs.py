@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO, overload
 
 import orjson
 
@@ -58,8 +58,16 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_data(data: Any) -> Any:
-    """`redact` over every string of a JSON-like structure."""
+@overload
+def redact_data(data: str) -> str: ...
+@overload
+def redact_data(data: dict[str, object]) -> dict[str, object]: ...
+@overload
+def redact_data(data: object) -> object: ...
+
+
+def redact_data(data: object) -> object:
+    """`redact` over every string of a JSON-like structure (a tuple comes back a list)."""
     if isinstance(data, str):
         return redact(data)
     if isinstance(data, dict):
@@ -99,7 +107,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object a line, for log shippers; fields passed with `extra=` become keys."""
 
     def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
+        data: dict[str, object] = {
             "time": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
@@ -124,7 +132,7 @@ def _timestamp(created: float) -> str:
     return datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever `sys.stderr` is at the time (a live display redirects it)."""
 
     def __init__(self) -> None:
@@ -218,7 +226,7 @@ class LogSetup:
     def __enter__(self) -> LogSetup:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

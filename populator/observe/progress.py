@@ -23,6 +23,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from .hub import Event
 from .report import Tally
 from .snapshot import Snapshot, Speedometer, format_bytes, format_duration, format_rate, format_write_rate
 from .summary import print_summary, summary_rows
@@ -55,10 +56,10 @@ class LiveProgress:
         self._live.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._live.stop()
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, event: Event) -> None:
         """A subscriber that needs nothing: the display reads the tally when it redraws."""
 
 
@@ -258,7 +259,7 @@ class PeriodicLog:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stopped.set()
         self._thread.join(timeout=5)
 
@@ -281,5 +282,5 @@ class ProgressLog(PeriodicLog):
     def _start(self) -> None:
         self._speed.snapshot()  # the first reading, so the first line has a current rate
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, event: Event) -> None:
         """A subscriber that needs nothing: the timer reads the tally."""

@@ -13,11 +13,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import aws_error_code
 from .table_shape import table_definition
+
+# aiobotocore ships no annotations (pyproject's mypy overrides): its DynamoDB client is `Any` here,
+# and requests and answers are DynamoDB's JSON, `dict[str, Any]`.
 
 LOG_GROUP = "/aws-dynamodb/imports"  # where DynamoDB writes an import's item errors
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
@@ -151,7 +155,9 @@ async def enable_ttl(dynamodb: Any, table: str, attribute: str = "ttl") -> None:
             raise
 
 
-async def _retrying(call: Any, attempts: int = 8, **parameters: Any) -> dict[str, Any]:
+async def _retrying(
+    call: Callable[..., Awaitable[Mapping[str, Any]]], attempts: int = 8, **parameters: object
+) -> dict[str, Any]:
     """The DynamoDB client retries nothing (the writers own their retries): these control-plane
     calls retry throttling and 5xx with backoff."""
     from botocore.exceptions import ClientError

@@ -35,6 +35,9 @@ from .writes import (
     throttle_reason,
 )
 
+# aiobotocore ships no annotations (pyproject's mypy overrides): its DynamoDB client is `Any` here,
+# and requests and answers are DynamoDB's JSON, `dict[str, Any]`.
+
 CONDITION = "(attribute_not_exists(eventId) AND attribute_not_exists(fingerprint)) OR etlTime = :tst"
 THROTTLE_CODES = frozenset(
     {
@@ -53,7 +56,7 @@ class _Unprocessed(Exception):
     failure_reason = "DynamoDB kept returning UnprocessedItems (throttled)"
 
 
-def wire_item(item: ManifestItem) -> dict[str, Any]:
+def wire_item(item: ManifestItem) -> dict[str, dict[str, str]]:
     """A manifest item in DynamoDB's attribute-value JSON, as Snowplow's manifest stores it."""
     return {
         "eventId": {"S": item.event_id},

@@ -35,9 +35,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .writes import CEILING_REASONS
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+    from multiprocessing.sharedctypes import SynchronizedArray
 
 DEFAULT_TABLE_WRITE_QUOTA = 40_000.0  # items/s: DynamoDB's default per-table write throughput quota
 UNKNOWN_CAPACITY_START = 4000.0  # items/s: a new on-demand table's initial write throughput
@@ -109,13 +113,30 @@ class SharedControllerState:
     them one controller, each process pacing its share of the common rate.
     """
 
-    def __init__(self, context: Any) -> None:
-        self._values = context.Array("d", len(_FIELDS))  # zeroed; guarded by its own lock
+    _values: SynchronizedArray[float]  # the fields below, in `_FIELDS`' order
+    # ControllerState's fields, read and written through `__getattr__` and `__setattr__` below.
+    initialized: bool
+    rate: float
+    ceiling: float | None
+    slow_start: bool
+    rate_at_last_cut: float
+    last_cut: float
+    last_growth: float
+    cuts: int
+    throttled: int
+    offered: float
+    admitted: float
+    held: float | None
+    held_until: float
+
+    def __init__(self, context: BaseContext) -> None:
+        # Zeroed; guarded by its own lock. Set past `__setattr__`, which is for the fields.
+        object.__setattr__(self, "_values", context.Array("d", len(_FIELDS)))
 
     def lock(self) -> contextlib.AbstractContextManager[object]:
-        return self._values.get_lock()  # type: ignore[no-any-return]
+        return self._values.get_lock()
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> float | None:  # bool and int are floats to the type checker
         if name not in _FIELDS:
             raise AttributeError(name)
         value = self._values[_FIELDS.index(name)]
@@ -127,11 +148,13 @@ class SharedControllerState:
             return int(value)
         return value
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: float | None) -> None:
         if name not in _FIELDS:
             object.__setattr__(self, name, value)
             return
-        if name in ("ceiling", "held") and value is None:
+        if value is None:
+            if name not in ("ceiling", "held"):
+                raise TypeError(f"{name} is a number, never None")
             value = math.nan
         self._values[_FIELDS.index(name)] = float(value)
 

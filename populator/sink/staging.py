@@ -28,13 +28,15 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 from isal import isal_zlib
 
 from ..events import TTL_SECONDS, ManifestItem
 from .writes import KeyedObject, WriteOutcome
+
+# aiobotocore ships no annotations (pyproject's mypy overrides): its S3 client is `Any` here.
 
 MIB = 1024 * 1024
 MIN_PART_BYTES = 5 * MIB  # S3's minimum for every part but the last
@@ -224,6 +226,13 @@ def _zeroed_slots(slots: int) -> tuple[mmap.mmap, memoryview]:
     return mapping, memoryview(mapping).cast("Q")
 
 
+class _Part(TypedDict):
+    """An uploaded part, as CompleteMultipartUpload lists it."""
+
+    PartNumber: int
+    ETag: str
+
+
 @dataclass(eq=False)
 class _Open:
     """A staged object being written."""
@@ -231,11 +240,11 @@ class _Open:
     key: str
     upload_id: str
     keys: KeySet  # sized by the stager for its target
-    compressor: Any = field(
+    compressor: isal_zlib.Compress = field(
         default_factory=lambda: isal_zlib.compressobj(COMPRESS_LEVEL, isal_zlib.DEFLATED, 31)
     )
     buffer: bytearray = field(default_factory=bytearray)
-    parts: list[dict[str, Any]] = field(default_factory=list)
+    parts: list[_Part] = field(default_factory=list)
     in_flight: list[asyncio.Task[None]] = field(default_factory=list)
     next_part: int = 1
     size: int = 0  # compressed bytes uploaded or buffered

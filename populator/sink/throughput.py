@@ -19,6 +19,8 @@ from typing import Any
 from .ratelimit import AdaptiveRateLimiter, RateState
 from .writes import TableInfo
 
+# aiobotocore ships no annotations (pyproject's mypy overrides): its DynamoDB client is `Any` here.
+
 CAPACITY_REFRESH_SECONDS = 60.0
 STATE_INTERVAL_SECONDS = 1.0
 

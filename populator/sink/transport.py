@@ -25,7 +25,9 @@ import aiohttp
 import orjson
 from botocore.exceptions import ClientError
 
-from .sigv4 import RequestSigner
+from .sigv4 import Credentials, RequestSigner
+
+# aiobotocore ships no annotations (pyproject's mypy overrides): its DynamoDB client is `Any` here.
 
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -36,6 +38,14 @@ class Transport(Protocol):
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]: ...
 
     async def close(self) -> None: ...
+
+
+class CredentialSource(Protocol):
+    """aiobotocore's credentials, static or refreshable: the keys to sign one request with."""
+
+    async def get_frozen_credentials(self) -> Credentials:
+        """botocore's `ReadOnlyCredentials`, which has `Credentials`' fields."""
+        ...
 
 
 class BotocoreTransport:
@@ -64,7 +74,7 @@ class SignedHttpTransport:
         *,
         endpoint_url: str,
         region: str,
-        credentials: Any,  # botocore/aiobotocore credentials (refreshable or static)
+        credentials: CredentialSource,
         connections: int,
         read_timeout: float = 20.0,
         connect_timeout: float = 10.0,
@@ -117,7 +127,7 @@ def proxy_for(endpoint_url: str, configured: dict[str, str] | None = None) -> st
     return proxies.get(scheme) or None
 
 
-def _client_error(operation: str, status: int, document: Any) -> ClientError:
+def _client_error(operation: str, status: int, document: object) -> ClientError:
     """A DynamoDB JSON error → the ClientError botocore would have raised."""
     kind = str(document.get("__type", "")) if isinstance(document, dict) else ""
     code = kind.rpartition("#")[2] or f"HTTP{status}"
@@ -130,4 +140,6 @@ def _client_error(operation: str, status: int, document: Any) -> ClientError:
     }
     if isinstance(document, dict) and isinstance(document.get("ThrottlingReasons"), list):
         response["ThrottlingReasons"] = document["ThrottlingReasons"]  # modelled: botocore keeps it too
+    # botocore takes any error dict; its stubs' TypedDict wants every ResponseMetadata field, and
+    # has no ThrottlingReasons.
     return ClientError(response, operation)  # type: ignore[arg-type]

@@ -123,7 +123,7 @@ def describe_failure(exc: BaseException) -> str:
     reason = getattr(exc, "failure_reason", None)
     if isinstance(reason, str):
         return reason
-    response: Any = getattr(exc, "response", None)
+    response: object = getattr(exc, "response", None)
     if isinstance(response, dict) and "Error" in response:
         message = response["Error"].get("Message", "")
         return f"{aws_error_code(exc)}: {message}".rstrip(": ")

@@ -28,6 +28,8 @@ from typing import Any
 from ..errors import ArchiveError, UsageError
 from .shard import Shard
 
+# aiobotocore ships no annotations (pyproject's mypy overrides): its S3 client is `Any` here.
+
 S3_SCHEMES = ("s3://", "s3n://", "s3a://")
 _RUN_ID = re.compile(r"run=(\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})")
 SINCE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d-%H-%M-%S")

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import aiofiles
 
@@ -21,10 +21,14 @@ from ..events import triage
 from .archive import ArchiveLocation, ArchiveObject
 from .reader import CorruptObject, decoded_chunks
 
+# aiobotocore ships no annotations (pyproject's mypy overrides): its S3 client is `Any` here.
+
 DEFAULT_SAMPLE_OBJECTS = 8
 DEFAULT_SAMPLE_KIB = 256
 MAX_INFLATED_BYTES = 64 * 1024 * 1024  # of one head: a gzip bomb is not read further
 _CONCURRENCY = 8
+
+_T = TypeVar("_T")
 
 
 def kind_of(obj: ArchiveObject) -> str:
@@ -70,7 +74,7 @@ def choose_sample(objects: Sequence[ArchiveObject], count: int) -> list[ArchiveO
 
 
 class EvenSample:
-    """Items spread evenly over a stream of unknown length, in bounded memory.
+    """Items (a listing's objects) spread evenly over a stream of unknown length, in bounded memory.
 
     Keeps every `stride`-th item; when more than `keep` are kept, every other one goes and the
     stride doubles. At the end the kept items are evenly spaced over the whole stream, and
@@ -82,10 +86,10 @@ class EvenSample:
         self._keep = max(keep, 2 * count, 2)
         self._stride = 1
         self._seen = 0
-        self.items: list[Any] = []
+        self.items: list[ArchiveObject] = []
         self.total = 0
 
-    def add(self, item: Any) -> None:
+    def add(self, item: ArchiveObject) -> None:
         self.total += 1
         if self._seen % self._stride == 0:
             self.items.append(item)
@@ -109,7 +113,7 @@ def choose_streamed(samples: dict[str, EvenSample], count: int) -> list[ArchiveO
     return chosen
 
 
-def spread(items: Sequence[Any], count: int) -> list[Any]:
+def spread(items: Sequence[_T], count: int) -> list[_T]:
     """`count` items evenly spaced over `items` (all of them when there are fewer)."""
     if count >= len(items):
         return list(items)

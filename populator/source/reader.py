@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from functools import partial
 from io import BytesIO
-from typing import Any
+from typing import Any, cast
 
 from isal.igzip_lib import DECOMP_GZIP, IgzipDecompressor, IsalError
 
 from ..events import KEPT_PREFIX, MAX_LINE_BYTES, TooLongLine
+
+# aiobotocore ships no annotations (pyproject's mypy overrides): its S3 client is `Any` here.
 
 CHUNK_BYTES = 64 * 1024  # per reader; 256 KiB cost ~2.7 MB a reader at --concurrency 64 (measured)
 # Upper bound on what one decompress call may produce, and so on a block of lines: keeps memory
@@ -27,6 +29,8 @@ CHUNK_BYTES = 64 * 1024  # per reader; 256 KiB cost ~2.7 MB a reader at --concur
 # instructions (cachegrind, L2 modelled as the LL cache; 8 parts of benchmarks/varied.py).
 MAX_INFLATE_BYTES = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+# isal's stub declares `IsalError: Exception`, an instance; it is the class of its errors.
+_IsalError = cast("type[Exception]", IsalError)
 
 
 class CorruptObject(Exception):
@@ -132,7 +136,7 @@ class _GzipStream:
                 return
             try:
                 chunk = self._inflater.decompress(data, MAX_INFLATE_BYTES)
-            except IsalError as exc:  # type: ignore[misc]  # isal's stub calls the class an instance
+            except _IsalError as exc:
                 raise CorruptObject(f"corrupt gzip data ({exc})") from None
             self._member_has_data = True
             if chunk:
