@@ -60,6 +60,37 @@ ACCESS_DENIED_CODES = frozenset(
 )
 
 
+#: AWS error codes that say "not now": throttling, a service limit AWS documents as retryable
+#: (LimitExceededException: 50 concurrent imports, TTL updates), and server-side failures. A
+#: call answered so is retried with backoff; only when it keeps answering so is it reported.
+RETRY_LATER_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "LimitExceededException",
+        "SlowDown",
+        "RequestThrottled",
+        "InternalServerError",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "TransactionInProgressException",
+    }
+)
+
+#: AWS error codes that say this machine's clock is too far from AWS's to sign requests.
+CLOCK_SKEW_CODES = frozenset(
+    {"RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture", "SignatureExpired"}
+)
+
+
 class PopulatorError(Exception):
     """Base of every error this package raises on purpose."""
 
@@ -101,6 +132,25 @@ class WorkerFailed(PopulatorError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class AwsRefused(UsageError):
+    """AWS answered a call with an error populator has no special handling for (exit 2 before
+    anything was written; the command turns it into exit 1 after)."""
+
+
+def is_clock_skew(code: str, message: str) -> bool:
+    """Whether an AWS error says the request's signature time is too far from AWS's clock."""
+    lowered = message.lower()
+    return code in CLOCK_SKEW_CODES or (
+        code in ("InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure")
+        and ("expired" in lowered or "skew" in lowered or "in the future" in lowered)
+    )
+
+
+def retry_later(code: str, status: int) -> bool:
+    """Whether an AWS error says to try again later (throttling, a retryable limit, a 5xx)."""
+    return code in RETRY_LATER_CODES or status >= 500
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -6,8 +6,9 @@
 - `run`, `import_table`, `plan`, `verify`: one module a command (`populator import` is
   `import_table`); `demo`: the embedded demo on moto (its command is in `cli`).
 - `build`: arguments → a validated `BackfillJob` (with `ImportArguments`, an import).
-- `execute`: a job run with its displays, signals and summary; the one place where an
-  exception that ends a command is told and becomes an exit code.
+- `execute`: a job run with its displays, signals and summary, and its exit code.
+- `failures`: the one place where an exception that ends a command is told and becomes its
+  exit code (the codes themselves are in `populator/errors.py`).
 - `watch`: the displays, logs and report one job opens and closes.
 - `plan_view`, `verify_view`: what `plan` and `verify` print.
 

@@ -19,7 +19,7 @@ import typer
 from .. import __version__
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, UsageError
 from . import import_table, plan, run, verify
-from .execute import consoles, report_failure
+from .failures import consoles, report_failure
 
 app = typer.Typer(
     name="populator",

@@ -96,7 +96,8 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
     from moto.server import ThreadedMotoServer  # an optional dependency: the `demo` extra
 
     from .build import build_job
-    from .execute import consoles, execute
+    from .execute import execute
+    from .failures import consoles
 
     out, err = consoles()
     out = console or out

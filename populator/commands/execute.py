@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shlex
 import signal
 import sys
@@ -23,13 +22,12 @@ from rich.console import Console
 
 from ..errors import (
     EXIT_FAILED,
-    EXIT_INTERNAL,
     EXIT_LIMIT_REACHED,
     EXIT_OK,
     EXIT_SIGINT,
+    EXIT_USAGE,
     PopulatorError,
     UsageError,
-    exit_code_for,
 )
 from ..job import runtime
 from ..job.backfill import new_import_tally, new_tally, run_job
@@ -41,6 +39,7 @@ from ..observe.hub import Hub
 from ..observe.import_progress import ImportTally, print_import_summary
 from ..observe.progress import print_summary
 from ..observe.report import Tally
+from .failures import consoles, report_failure, settle
 from .groups import OutputArguments
 from .watch import RunOutputs, RunWatch, run_outputs
 
@@ -103,6 +102,12 @@ class _Execution:
             if isinstance(exc, PopulatorError) and (self.tally.started_work or self._import_failed(exc)):
                 self.summary()
             code, self.watch.error = report_failure(exc)
+            if code == EXIT_USAGE and self._wrote_something():
+                # Exit 2 says nothing was written: after writes began, the run failed (exit 1),
+                # and what it wrote is kept for the same command to go on from.
+                code = EXIT_FAILED
+            if code == EXIT_FAILED:
+                self._say_how_to_go_on()
             return code
         self.summary()
         first = interruption.first
@@ -122,8 +127,19 @@ class _Execution:
                     "command again: it stages what is missing, then imports.",
                     len(self.tally.failures),
                 )
+            self._say_how_to_go_on()
             return EXIT_FAILED
         return EXIT_OK
+
+    def _wrote_something(self) -> bool:
+        staged = self.imports is not None and self.imports.items_staged > 0
+        return self.tally.items_written > 0 or self.tally.objects_done > 0 or staged
+
+    def _say_how_to_go_on(self) -> None:
+        """Every exit 1 says how to go on, as exits 4, 130 and 143 do."""
+        if self.resume:
+            saved = f" (what is done is recorded in {self.tally.checkpoint})" if self.tally.checkpoint else ""
+            log.warning("run the same command to go on%s:\n  %s", saved, self.resume)
 
     def _interrupted(self, first: signal.Signals) -> None:
         if self.imports is None:
@@ -190,65 +206,6 @@ class _Execution:
             stop=stop,
             display=self.watch.display,
         )
-
-
-def settle(err: Console, work: Callable[[], Awaitable[T]]) -> T:
-    """Run `work` (plan, verify) and return its result; an exception that ends it is told the
-    user and ends the command with its exit code."""
-    try:
-        return asyncio.run(_awaited(work))
-    except (Exception, KeyboardInterrupt) as exc:
-        raise typer.Exit(report_failure(exc, err)[0]) from None
-
-
-async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
-    return await work()
-
-
-def report_failure(exc: BaseException, err: Console | None = None) -> tuple[int, str]:
-    """Tell the user about the exception that ends a command; its exit code and message.
-
-    A `PopulatorError` is one paragraph; Ctrl-C says nothing more; anything else is a bug,
-    said plainly, with the traceback only under POPULATOR_DEBUG (then re-raised).
-    """
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    code = exit_code_for(exc)
-    if isinstance(exc, KeyboardInterrupt):
-        return code, "interrupted"
-    if code == EXIT_INTERNAL:
-        if os.environ.get("POPULATOR_DEBUG"):
-            raise exc
-        return code, log_bug(exc)
-    assert isinstance(exc, PopulatorError)
-    print_error(err, exc)
-    return code, str(exc)
-
-
-def consoles() -> tuple[Console, Console]:
-    """stdout and stderr as every command prints them: no highlighting, and no emoji codes
-    (an object key like `:smile:` is printed as it is)."""
-    return Console(highlight=False, emoji=False), Console(stderr=True, highlight=False, emoji=False)
-
-
-def print_error(err: Console | None, exc: PopulatorError) -> None:
-    """Through logging once it is set up (JSON with --json-logs), else straight to `err`."""
-    if logs.active() is not None or err is None:
-        log.error("%s", exc)
-    else:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-
-
-def log_bug(exc: BaseException) -> str:
-    """Say plainly that an unexpected error is a bug (the traceback only with POPULATOR_DEBUG)."""
-    while isinstance(exc, BaseExceptionGroup):  # the task group's wrapper says nothing useful
-        exc = exc.exceptions[0]
-    message = f"internal error: {type(exc).__name__}: {exc}"
-    log.error(
-        "%s. This is a bug in populator; rerun with POPULATOR_DEBUG=1 for the traceback and report it.",
-        message,
-    )
-    return message
 
 
 def run_command(make_job: Callable[[], BackfillJob], outputs: OutputArguments) -> NoReturn:

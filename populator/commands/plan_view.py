@@ -199,4 +199,16 @@ def table_line(table: TableView, *, on_demand: bool = False) -> str:
         if table.warm_write_units:
             mode += f", warm for {table.warm_write_units:,}/s"
     count = f", about {table.item_count:,} items now" if table.item_count is not None else ""
-    return f"{table.name}: {mode}{count}"
+    return f"{table.name}: {mode}{count}; {ttl_words(table)}"
+
+
+def ttl_words(table: TableView) -> str:
+    """Time to live on `ttl`, and what run does about it."""
+    if table.ttl == "enabled":
+        return "TTL on ttl: enabled"
+    if table.ttl == "off":
+        return (
+            "TTL on ttl: OFF (the manifest would never expire; run enables it, which needs "
+            "dynamodb:UpdateTimeToLive)"
+        )
+    return f"TTL on ttl: {table.ttl}"

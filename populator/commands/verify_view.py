@@ -34,6 +34,18 @@ def render_verification(console: Console, result: Verification) -> None:
     coverage = f" ({result.coverage:.2f}%)" if result.coverage is not None else ""
     grid.add_row("present", Text(f"{result.present:,}{coverage}", style="green" if result.ok else ""))
     grid.add_row("missing", Text(f"{len(result.missing):,}", style="bold red" if result.missing else ""))
+    if result.ttl is not None:
+        off = result.ttl == "off"
+        grid.add_row(
+            "TTL on ttl",
+            Text(
+                "OFF: the manifest never expires (`populator run` enables it; or aws dynamodb "
+                "update-time-to-live ... AttributeName=ttl)"
+                if off
+                else result.ttl,
+                style="bold red" if off else "",
+            ),
+        )
     console.print(grid)
     if result.missing:
         console.print(f"missing (first {min(len(result.missing), MISSING_SHOWN)}):", style="bold")

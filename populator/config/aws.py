@@ -7,9 +7,11 @@ exactly what a user of the AWS CLI expects.
 
 from __future__ import annotations
 
+import email.utils
 import re
 import socket
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +37,16 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from ..errors import ACCESS_DENIED_CODES, AwsAccessError, EndpointUnreachable, UsageError, aws_error_code
+from ..errors import (
+    ACCESS_DENIED_CODES,
+    AwsAccessError,
+    AwsRefused,
+    EndpointUnreachable,
+    UsageError,
+    aws_error_code,
+    is_clock_skew,
+    retry_later,
+)
 from .storage import AwsSettings
 
 # aiobotocore ships no annotations (pyproject's mypy overrides): its sessions and clients are `Any`.
@@ -128,6 +139,14 @@ def translate(
         return UsageError(f"No AWS region is configured for {action}. Set AWS_REGION or pass --profile.")
     if isinstance(exc, ClientError):
         code = aws_error_code(exc)
+        message = str(exc.response.get("Error", {}).get("Message", ""))
+        if is_clock_skew(code, message):
+            return UsageError(
+                f"AWS refused {action}: {clock_offset(exc)}, and AWS refuses requests signed more than "
+                f"5 minutes off its time ({code} on {exc.operation_name}: {message}). Fix this "
+                "machine's time (NTP: chrony or systemd-timesyncd, or the Amazon Time Sync Service at "
+                "169.254.169.123), then run the same command."
+            )
         if code in ACCESS_DENIED_CODES:
             # The refused call says exactly which permission is missing.
             permission = OPERATION_PERMISSIONS.get(exc.operation_name, permission)
@@ -136,6 +155,46 @@ def translate(
                 f"credentials, and that the identity is allowed {permission}."
             )
     return None
+
+
+def clock_offset(exc: ClientError) -> str:
+    """How far this machine's clock is from AWS's, from the answer's Date header, in words."""
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    raw = headers.get("date") if isinstance(headers, dict) else None
+    try:
+        aws_time = email.utils.parsedate_to_datetime(str(raw)).timestamp() if raw else None
+    except (TypeError, ValueError):
+        aws_time = None
+    if aws_time is None:
+        return "this machine's clock is off AWS's (the answer carried no Date to say by how much)"
+    offset = time.time() - aws_time
+    minutes = abs(offset) / 60
+    direction = "ahead of" if offset > 0 else "behind"
+    return f"this machine's clock is {minutes:.0f} minutes {direction} AWS's (from the answer's Date)"
+
+
+def refusal(exc: ClientError, action: str, *, resource: str = "") -> AwsRefused:
+    """Any other answer from AWS, in the user's terms: the operation, the resource, AWS's code and
+    message, and what to do. Never "a bug": AWS answered, populator understood."""
+    code = aws_error_code(exc) or "an error"
+    message = str(exc.response.get("Error", {}).get("Message", "")).strip() or "(no message)"
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    where = f" on {resource}" if resource else ""
+    if retry_later(code, int(status or 0)):
+        advice = (
+            "AWS kept answering so after populator's retries with backoff: it is throttling or an "
+            "outage on AWS's side. Run the same command later: it resumes where this one stopped."
+        )
+    elif code == "UnknownOperationException":
+        advice = (
+            "This endpoint or region does not offer that operation: check the region (awsRegion in the "
+            "storage config) and AWS_ENDPOINT_URL* settings."
+        )
+    else:
+        advice = "Fix what AWS names, then run the same command."
+    return AwsRefused(
+        f"{action}: AWS answered {exc.operation_name}{where} with {code} (HTTP {status}): {message}. {advice}"
+    )
 
 
 @dataclass(frozen=True)

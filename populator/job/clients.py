@@ -125,7 +125,7 @@ async def guard(
     except Exception as exc:
         from botocore.exceptions import ClientError
 
-        from ..config.aws import translate
+        from ..config.aws import refusal, translate
 
         leaves = _leaves(exc)
         for leaf in leaves:
@@ -146,6 +146,9 @@ async def guard(
                     ) from None
                 if code == "ResourceNotFoundException":
                     raise UsageError(f"{action} failed: the table is gone ({message}).") from None
+        for leaf in leaves:
+            if isinstance(leaf, ClientError):  # AWS answered: never "a bug", whatever the code
+                raise refusal(leaf, action) from None
         if len(leaves) == 1 and leaves[0] is not exc:
             raise leaves[0] from None
         raise

@@ -78,6 +78,7 @@ class TableView:
     max_write_units: int | None = None  # on demand: OnDemandThroughput.MaxWriteRequestUnits
     warm_write_units: int | None = None  # WarmThroughput.WriteUnitsPerSecond
     created_capacity: tuple[int, int] | None = None  # missing: the (RCU, WCU) run would provision
+    ttl: str | None = None  # exists: "enabled", "off", or why it is not known
 
 
 @dataclass(frozen=True)
@@ -384,6 +385,15 @@ async def describe_table(job: BackfillJob, dynamodb: Any) -> TableView:
     throughput = table.get("ProvisionedThroughput", {})
     provisioned = billing == "PROVISIONED"
     info = table_info(name, table)
+    try:
+        described = (await dynamodb.describe_time_to_live(TableName=name)).get("TimeToLiveDescription", {})
+        on = described.get("AttributeName") == "ttl" and described.get("TimeToLiveStatus") in (
+            "ENABLED",
+            "ENABLING",
+        )
+        ttl = "enabled" if on else "off"
+    except ClientError as exc:
+        ttl = f"unknown ({describe_failure(exc)})"
     return TableView(
         name,
         region,
@@ -395,6 +405,7 @@ async def describe_table(job: BackfillJob, dynamodb: Any) -> TableView:
         problem=key_schema_problem(table),
         max_write_units=info.max_write_units,
         warm_write_units=info.warm_write_units,
+        ttl=ttl,
     )
 
 

@@ -113,7 +113,9 @@ async def staging_call(job: BackfillJob, work: Any, permission: str) -> Any:
                 f"the import needs {permission} on the staging prefix (see the README's IAM section); "
                 "nothing was staged."
             ) from None
-        raise
+        from ..config.aws import refusal
+
+        raise refusal(exc, f"using --staging {staging.url}") from None
 
 
 async def _check_staging_prefix(job: BackfillJob, s3: Any) -> None:

@@ -66,30 +66,34 @@ async def request_import(
         token=state.client_token,
         provisioned=job.provisioned,
     )
-    try:
-        description = await guard(
-            start_import(clients.dynamodb, request),
-            action=action,
-            permission="dynamodb:ImportTable (and s3:GetObject, s3:ListBucket on the staging prefix, and the "
-            "CloudWatch Logs actions of the README's IAM section)",
-            identity=clients.table_identity,
-            endpoints=clients.reach("DynamoDB"),
-        )
-    except ClientError as exc:
-        code = aws_error_code(exc)
-        if code == "ResourceInUseException":
-            raise UsageError(
-                f"ImportTable refused: table {job.storage.table!r} exists now. If an earlier run of this "
-                "command started its import more than 8 hours ago (its token is no longer recognised), "
-                "find it with `aws dynamodb list-imports --table-arn <the table's ARN>`; otherwise import "
-                "into a table name that does not exist."
-            ) from None
-        if code in ("ImportConflictException", "IdempotentParameterMismatchException"):
-            raise UsageError(
-                f"ImportTable refused ({code}): an import with this job's token but other parameters exists. "
-                "Run the command that started it, or add --restart to stage and import anew."
-            ) from None
-        raise
+    async def start() -> ImportDescription:
+
+        try:
+            return await start_import(clients.dynamodb, request)
+        except ClientError as exc:
+            code = aws_error_code(exc)
+            if code == "ResourceInUseException":
+                raise UsageError(
+                    f"ImportTable refused: table {job.storage.table!r} exists now. If an earlier run of "
+                    "this command started its import more than 8 hours ago (its token is no longer "
+                    "recognised), find it with `aws dynamodb list-imports --table-arn <the table's ARN>`; "
+                    "otherwise import into a table name that does not exist."
+                ) from None
+            if code in ("ImportConflictException", "IdempotentParameterMismatchException"):
+                raise UsageError(
+                    f"ImportTable refused ({code}): an import with this job's token but other parameters "
+                    "exists. Run the command that started it, or add --restart to stage and import anew."
+                ) from None
+            raise
+
+    description = await guard(
+        start(),
+        action=action,
+        permission="dynamodb:ImportTable (and s3:GetObject, s3:ListBucket on the staging prefix, and the "
+        "CloudWatch Logs actions of the README's IAM section)",
+        identity=clients.table_identity,
+        endpoints=clients.reach("DynamoDB"),
+    )
     journal.import_started(description.arn)
     hub.publish(ImportDescribed(description))
     return description

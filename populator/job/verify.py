@@ -115,6 +115,7 @@ class Verification:
     checked: int = 0
     missing: list[Picked] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)  # object → why
+    ttl: str | None = None  # the table's time to live on `ttl`: "enabled", "off", or unknown (why)
 
     @property
     def present(self) -> int:
@@ -150,6 +151,7 @@ class Verification:
                 for p in self.missing[:missing_listed]
             ],
             "unreadable_objects": [{"object": key, "reason": why} for key, why in self.unreadable.items()],
+            "ttl": self.ttl,
         }
 
 
@@ -162,8 +164,10 @@ async def verify(
     selection = Selection(sample, seed)
     async with contextlib.AsyncExitStack() as stack:
         clients = await open_clients(job, stack)
-        if (await describe_table(job, clients.dynamodb)).status == "missing":
+        table = await describe_table(job, clients.dynamodb)
+        if table.status == "missing":
             raise table_missing(job)  # before reading anything
+        result.ttl = table.ttl
         read = _read_sample(job, clients.s3, selection, result, cutoff)
         await guard(
             read,

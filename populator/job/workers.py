@@ -29,7 +29,8 @@ import os
 import queue
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from multiprocessing.sharedctypes import Synchronized
 from typing import Any, TypeVar
 
 from ..errors import EXIT_INTERNAL, PopulatorError, WorkerFailed
@@ -234,6 +235,11 @@ class _Pool:
         self._freed: asyncio.Event | None = None
         # One rate controller for the whole job, in shared memory: each worker paces 1/P of it.
         self._rate = RateSharing(SharedControllerState(context), 1.0 / self.size)
+        # The write units every worker consumed, summed as they are acknowledged: each worker
+        # stops itself at a units budget, instead of waiting for the parent to hear of it (its
+        # events come in batches, and a worker looks at the stop flag ten times a second).
+        budget = job.limits.units_limit() if not job.dry_run else None
+        self._budget = SharedBudget(context.Value("d", 0.0), budget[0]) if budget is not None else None
         worker_job = dataclasses.replace(
             job,
             processes=1,
@@ -257,6 +263,7 @@ class _Pool:
                         self._stop,
                         self._rate,
                         destination,
+                        self._budget,
                     ),
                 ),
                 name=f"populator-worker-{index}",
@@ -417,6 +424,28 @@ def _merge(known: _Counting, event: _Counting) -> _Counting:
 
 
 @dataclasses.dataclass(frozen=True)
+class SharedBudget:
+    """A write-unit budget (`--max-write-units`, `--max-cost`) shared by every worker: the units
+    consumed, in shared memory, and the most they may reach."""
+
+    consumed: Synchronized[float]
+    allowed: float
+
+    def watch(self, stopping: asyncio.Event) -> Callable[[Event], None]:
+        """A worker's subscriber: adds the units of each acknowledgement, stops at the budget."""
+
+        def count(event: Event) -> None:
+            if isinstance(event, ItemsAcknowledged) and not event.dry_run:
+                with self.consumed.get_lock():
+                    self.consumed.value += event.units_reported + event.units_counted
+                    spent = self.consumed.value
+                if spent >= self.allowed:
+                    stopping.set()
+
+        return count
+
+
+@dataclasses.dataclass(frozen=True)
 class WorkerSetup:
     """What one worker process is started with: its job, who it is, and its ends of the parent's
     queues, events and rate controller.
@@ -435,6 +464,7 @@ class WorkerSetup:
     stop: multiprocessing.synchronize.Event  # the parent says stop
     rate: RateSharing  # this worker's share of the one shared rate controller
     writers: WriterFactory  # the destination's part in each process
+    budget: SharedBudget | None = None  # the write units all workers may consume together
 
 
 def _worker_main(setup: WorkerSetup) -> None:
@@ -474,6 +504,8 @@ async def _worker(setup: WorkerSetup) -> None:
         hub = Hub()
         forward = _Forwarder(setup.events, setup.index)
         hub.subscribe(forward)
+        if setup.budget is not None:
+            hub.subscribe(setup.budget.watch(stopping))
         flusher = asyncio.create_task(forward.run())
         try:
             resume_points: dict[str, int] = {}

@@ -73,6 +73,17 @@ class EventLog:
                     capacity,
                     extra={"table": table.name, "billing_mode": table.billing_mode},
                 )
+                if table.ttl_problem:
+                    log.warning(
+                        "time to live is not on for table %s's attribute ttl (%s): the manifest will "
+                        "never expire. Enable it: aws dynamodb update-time-to-live --table-name %s "
+                        "--time-to-live-specification Enabled=true,AttributeName=ttl (or give this "
+                        "identity dynamodb:UpdateTimeToLive and run again). The backfill goes on.",
+                        table.name,
+                        table.ttl_problem,
+                        table.name,
+                        extra={"table": table.name, "ttl_problem": table.ttl_problem},
+                    )
             case ObjectFailedEvent(obj=obj, reason=reason):
                 log.warning("object failed: %s: %s", obj.key, reason, extra={"object": obj.key})
             case ObjectRestarted(obj=obj, reason=reason, attempt=attempt):

@@ -63,6 +63,7 @@ class Tally:
     throttled_by_reason: Counter[str] = field(default_factory=Counter)
     write_units_reported: float = 0.0  # from DynamoDB's ConsumedCapacity
     write_units_counted: float = 0.0  # one an item, where a response carried no ConsumedCapacity
+    items_with_reported_units: int = 0  # items of the requests whose answers reported units
     price_per_million: float = DEFAULT_PRICE_PER_MILLION_WRU  # USD per million write units
     limit_reached: str | None = None  # "max_write_units", "max_cost" or "max_duration"
     rate_cuts: int = 0  # times the rate controller slowed down
@@ -72,6 +73,7 @@ class Tally:
     failures: dict[str, str] = field(default_factory=dict)
     table: str | None = None
     table_created: bool = False
+    ttl_problem: str | None = None  # why time to live is not on for `ttl` (None: it is, or no table)
     # Runs done: every object of the run listed, and each finished, failed or skipped.
     _listed_by_run: Counter[str] = field(default_factory=Counter, repr=False)
     _settled_by_run: Counter[str] = field(default_factory=Counter, repr=False)
@@ -97,6 +99,8 @@ class Tally:
                 self.already_present += event.already_present
                 self.write_units_reported += event.units_reported
                 self.write_units_counted += event.units_counted
+                if event.units_reported:
+                    self.items_with_reported_units += event.written + event.already_present
             case ObjectListed(obj=obj):
                 self.objects_total += 1
                 self.bytes_total += obj.size
@@ -143,6 +147,7 @@ class Tally:
             case TableReady(table=table):
                 self.table = table.name
                 self.table_created = table.created
+                self.ttl_problem = table.ttl_problem
 
     @property
     def started_work(self) -> bool:
@@ -166,12 +171,20 @@ class Tally:
 
     @property
     def write_units_consumed(self) -> float:
+        if self.reported_units_implausible:  # one unit an item at least, as DynamoDB bills it
+            return self.items_with_reported_units + self.write_units_counted
         return self.write_units_reported + self.write_units_counted
 
     @property
+    def reported_units_implausible(self) -> bool:
+        """Whether the endpoint reported less than one write unit an item, which DynamoDB never
+        does (every item written costs at least one): its figures are then not believed."""
+        return self.write_units_reported < self.items_with_reported_units * 0.999
+
+    @property
     def write_units_source(self) -> str:
-        """"dynamodb" when every unit was read from a response, "counted" when any was counted."""
-        return "counted" if self.write_units_counted else "dynamodb"
+        """ "dynamodb" when every unit was read from a response, "counted" when any was counted."""
+        return "counted" if self.write_units_counted or self.reported_units_implausible else "dynamodb"
 
     @property
     def estimated_cost_usd(self) -> float:
@@ -200,6 +213,7 @@ class Tally:
             "dry_run": self.dry_run,
             "table": self.table,
             "table_created": self.table_created,
+            "ttl_problem": self.ttl_problem,
             "runs": self.runs,
             "runs_done": self.runs_done,
             "objects_total": self.objects_total,
@@ -228,6 +242,7 @@ class Tally:
             "throttled_by_reason": dict(sorted(self.throttled_by_reason.items())),
             "write_units_consumed": round(self.write_units_consumed, 1),
             "write_units_source": self.write_units_source,
+            "write_units_reported_by_endpoint": round(self.write_units_reported, 1),
             "price_per_million_wru": self.price_per_million,
             "estimated_cost_usd": round(self.estimated_cost_usd, 6),
             "limit": self.limit_reached,

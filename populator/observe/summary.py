@@ -23,6 +23,7 @@ def summary_rows(tally: Tally) -> list[tuple[str, str]]:
             "objects",
             f"{tally.objects_done:,} done of {tally.objects_total:,}, {len(tally.failures):,} failed",
         ),
+        *([("TTL on ttl", f"OFF: {tally.ttl_problem}")] if tally.ttl_problem else []),
         ("objects skipped (already done)", f"{tally.objects_skipped:,}"),
         *(
             [
@@ -69,7 +70,7 @@ def print_rows(console: Console, title: str, rows: list[tuple[str, str]]) -> Non
         table.add_column(justify="right")
         for label, value in rows:
             table.add_row(label, value)
-        console.print(table)
+        console.print(table, width=max(console.width - 1, 20))  # never into the last column
     else:
         for label, value in rows:
             console.print(f"{label}: {value}", markup=False, highlight=False, soft_wrap=True)
@@ -106,7 +107,12 @@ def write_units_line(tally: Tally) -> str:
         f"{tally.write_units_consumed:,.0f} (≈ ${tally.estimated_cost_usd:,.2f} at "
         f"${tally.price_per_million:g} per million)"
     )
-    if tally.write_units_counted:
+    if tally.reported_units_implausible:
+        line += (
+            f", counted: one an item (the endpoint reported {tally.write_units_reported:,.0f} units for "
+            f"{tally.items_with_reported_units:,} items, below the one an item DynamoDB bills at least)"
+        )
+    elif tally.write_units_counted:
         line += ", counted: one an item where DynamoDB reported no ConsumedCapacity"
     return line
 

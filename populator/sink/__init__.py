@@ -9,6 +9,7 @@
 - `staging`: the import's writer (gzip DynamoDB JSON by multipart upload);
   `import_requests`: ImportTable, DescribeImport and TTL requests and answers.
 - `table_shape`: the manifest table's keys and definition (CreateTable, ImportTable).
+- `control_plane`: DescribeTable, CreateTable, TTL, ImportTable... retried when AWS says later.
 - `pricing`: default prices of write units and of ImportTable.
 
 Imports `populator.config`, `populator.events` and `populator.errors`; never a source.

@@ -10,14 +10,12 @@ is handed in.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import aws_error_code
+from .control_plane import retrying
 from .table_shape import table_definition
 
 # aiobotocore ships no annotations (pyproject's mypy overrides): its DynamoDB client is `Any` here,
@@ -25,16 +23,6 @@ from .table_shape import table_definition
 
 LOG_GROUP = "/aws-dynamodb/imports"  # where DynamoDB writes an import's item errors
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
-_RETRIED = frozenset(
-    {
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "LimitExceededException",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +114,11 @@ def import_request(
 
 async def start_import(dynamodb: Any, request: dict[str, Any]) -> ImportDescription:
     """`ImportTable`; the same token again answers the import it started."""
-    return ImportDescription.of(await _retrying(dynamodb.import_table, **request))
+    return ImportDescription.of(await retrying(dynamodb.import_table, **request))
 
 
 async def describe_import(dynamodb: Any, arn: str) -> ImportDescription:
-    return ImportDescription.of(await _retrying(dynamodb.describe_import, ImportArn=arn))
+    return ImportDescription.of(await retrying(dynamodb.describe_import, ImportArn=arn))
 
 
 async def enable_ttl(dynamodb: Any, table: str, attribute: str = "ttl") -> None:
@@ -138,7 +126,7 @@ async def enable_ttl(dynamodb: Any, table: str, attribute: str = "ttl") -> None:
     from botocore.exceptions import ClientError
 
     try:
-        await _retrying(
+        await retrying(
             dynamodb.update_time_to_live,
             TableName=table,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
@@ -146,28 +134,10 @@ async def enable_ttl(dynamodb: Any, table: str, attribute: str = "ttl") -> None:
     except ClientError as exc:
         if aws_error_code(exc) != "ValidationException":
             raise
-        answer = await _retrying(dynamodb.describe_time_to_live, TableName=table)
+        answer = await retrying(dynamodb.describe_time_to_live, TableName=table)
         ttl = answer.get("TimeToLiveDescription", {})
         if ttl.get("AttributeName") != attribute or ttl.get("TimeToLiveStatus") not in (
             "ENABLED",
             "ENABLING",
         ):
             raise
-
-
-async def _retrying(
-    call: Callable[..., Awaitable[Mapping[str, Any]]], attempts: int = 8, **parameters: object
-) -> dict[str, Any]:
-    """The DynamoDB client retries nothing (the writers own their retries): these control-plane
-    calls retry throttling and 5xx with backoff."""
-    from botocore.exceptions import ClientError
-
-    for attempt in range(attempts):
-        try:
-            return dict(await call(**parameters))
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if attempt + 1 >= attempts or (aws_error_code(exc) not in _RETRIED and status < 500):
-                raise
-        await asyncio.sleep(random.uniform(0, min(0.2 * 2**attempt, 10.0)))
-    raise AssertionError("unreachable")

@@ -9,6 +9,8 @@ and raise `WriteFailed` when the budget is spent: an item is never dropped silen
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -19,6 +21,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from ..errors import TableSchemaError, aws_error_code
 from ..events import ManifestItem
+from .control_plane import retrying
 from .ratelimit import AdaptiveRateLimiter
 from .table_shape import MANIFEST_KEYS, table_definition
 from .transport import Transport
@@ -99,7 +102,9 @@ def key_schema_problem(table: dict[str, Any]) -> str | None:
 
 
 async def ensure_table(client: Any, name: str, *, provisioned: tuple[int, int] | None = None) -> TableInfo:
-    """Describe the table, creating it with the manifest's keys and TTL when it is missing.
+    """Describe the table, creating it with the manifest's keys when it is missing; check that
+    time to live is on for `ttl`, and enable it when it is not (`TableInfo.ttl_problem` says why
+    it could not be).
 
     A new table is on demand unless `provisioned` gives its (read, write) capacity units:
     Snowplow's library creates 100/100, which paces a backfill at about 100 items/s, where an
@@ -107,7 +112,7 @@ async def ensure_table(client: Any, name: str, *, provisioned: tuple[int, int] |
     """
     created = False
     try:
-        table = (await client.describe_table(TableName=name))["Table"]
+        table = (await retrying(client.describe_table, TableName=name))["Table"]
     except ClientError as exc:
         if aws_error_code(exc) != "ResourceNotFoundException":
             raise
@@ -123,7 +128,7 @@ async def ensure_table(client: Any, name: str, *, provisioned: tuple[int, int] |
         await client.get_waiter("table_exists").wait(
             TableName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150}
         )
-    return table_info(name, table, created)
+    return dataclasses.replace(table_info(name, table, created), ttl_problem=await ensure_ttl(client, name))
 
 
 def table_info(name: str, table: dict[str, Any], created: bool = False) -> TableInfo:
@@ -153,24 +158,41 @@ async def describe_capacity(client: Any, name: str) -> TableInfo:
 
 async def _create_table(client: Any, name: str, *, provisioned: tuple[int, int] | None) -> dict[str, Any]:
     try:
-        await client.create_table(**table_definition(name, provisioned))
+        await retrying(client.create_table, **table_definition(name, provisioned))
     except ClientError as exc:
         if aws_error_code(exc) != "ResourceInUseException":  # created meanwhile by someone else
             raise
     await client.get_waiter("table_exists").wait(
         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
     )
+    table: dict[str, Any] = (await retrying(client.describe_table, TableName=name))["Table"]
+    return table
+
+
+async def ensure_ttl(client: Any, name: str) -> str | None:
+    """Time to live on `ttl`, as Snowplow's manifest has it: checked, and enabled when it is not.
+    None when it is on; else why not, in AWS's words (an answer, never an exception: a table
+    without TTL still takes the backfill, and the run says plainly what that means)."""
     try:
-        await client.update_time_to_live(
-            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+        if await _ttl_enabled(client, name):
+            return None
+    except ClientError:
+        pass  # not allowed to look (dynamodb:DescribeTimeToLive): enabling says more
+    try:
+        await retrying(
+            client.update_time_to_live,
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
         )
+        return None
     except ClientError as exc:
         # Not idempotent: "TimeToLive is already enabled" when another process creating the same
         # table at the same time (a shard of the same backfill) enabled it first.
-        if aws_error_code(exc) != "ValidationException" or not await _ttl_enabled(client, name):
-            raise
-    table: dict[str, Any] = (await client.describe_table(TableName=name))["Table"]
-    return table
+        with contextlib.suppress(ClientError):
+            if aws_error_code(exc) == "ValidationException" and await _ttl_enabled(client, name):
+                return None
+        message = exc.response.get("Error", {}).get("Message", "")
+        return f"UpdateTimeToLive answered {aws_error_code(exc) or 'an error'}: {message}".rstrip(": ")
 
 
 async def _ttl_enabled(client: Any, name: str) -> bool:

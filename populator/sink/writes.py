@@ -38,6 +38,8 @@ class TableInfo:
     max_write_units: int | None = None
     #: `WarmThroughput.WriteUnitsPerSecond`: what the table takes at once (None: not reported)
     warm_write_units: int | None = None
+    #: why time to live is not on for `ttl` (None: it is): the manifest would never expire
+    ttl_problem: str | None = None
 
 
 class WriteOutcome(NamedTuple):
