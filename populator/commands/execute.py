@@ -133,7 +133,7 @@ class _Execution:
 
     def _wrote_something(self) -> bool:
         staged = self.imports is not None and self.imports.items_staged > 0
-        return self.tally.items_written > 0 or self.tally.objects_done > 0 or staged
+        return self.tally.items_written > 0 or staged
 
     def _say_how_to_go_on(self) -> None:
         """Every exit 1 says how to go on, as exits 4, 130 and 143 do."""

@@ -178,7 +178,7 @@ class RunWatch:
             tally.objects_total,
             len(tally.failures),
             f"{tally.items_planned if tally.dry_run else tally.items_written:,}",
-            "to write" if tally.dry_run else "written",
+            "to write" if tally.dry_run else "staged" if self._imports is not None else "written",
             tally.duration_s,
             extra={"report": report},
         )

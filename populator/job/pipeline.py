@@ -28,7 +28,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ..errors import ACCESS_DENIED_CODES, PopulatorError, aws_error_code
+from ..errors import ACCESS_DENIED_CODES, PopulatorError, aws_error_code, retry_later
 from ..events import TTL_SECONDS, ManifestItem, triage
 from ..observe.hub import (
     BadRowFound,
@@ -197,6 +197,11 @@ class _ReadBrokeOff(Exception):
     """A read failed in a way that reading again from the start may fix."""
 
 
+class _ReadRefused(Exception):
+    """S3 answered the read with an error that reading again would only repeat (a 4xx other than
+    throttling): the object fails at once, named with S3's answer."""
+
+
 @dataclass
 class _Stage:
     """Shared state of one pipeline run."""
@@ -319,6 +324,8 @@ async def _read_objects(stage: _Stage) -> None:
             _fail(state, str(exc))
         except _ReadBrokeOff as exc:
             _fail(state, f"read failed after {stage.options.read_retry.attempts} attempts: {exc}")
+        except _ReadRefused as exc:
+            _fail(state, f"read refused (not retried): {exc}")
         except Exception as exc:
             if _stops_the_job(exc):
                 raise
@@ -377,8 +384,16 @@ async def _read_attempt(stage: _Stage, state: _ObjectState) -> None:
     try:
         await _read_object(stage, state)
     except _transient_read_errors(stage.options.location.is_s3) as exc:
-        if aws_error_code(exc) in _FATAL_READ_CODES:
+        code = aws_error_code(exc)
+        if code in _FATAL_READ_CODES:
             raise
+        if code:  # an answer from S3, not a broken connection
+            operation = getattr(exc, "operation_name", "") or "GetObject"
+            why = f"{operation} answered {describe_failure(exc)}"
+            status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if not retry_later(code, int(status or 0)):
+                raise _ReadRefused(why) from exc
+            raise _ReadBrokeOff(why) from exc
         raise _ReadBrokeOff(describe_failure(exc)) from exc
 
 

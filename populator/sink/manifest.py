@@ -269,9 +269,11 @@ class BatchWriter(_Writer):
         pending = [{"PutRequest": {"Item": wire_item(item)}} for item in items]
         total = len(pending)
         reported = counted = 0.0
+        made = 0
         try:
             async for attempt in self._retrying():
                 with attempt:
+                    made += 1
                     params = {"RequestItems": {self._table: pending}, "ReturnConsumedCapacity": "TOTAL"}
                     response = await self._call("BatchWriteItem", params, len(pending))
                     sent = len(pending)
@@ -288,8 +290,9 @@ class BatchWriter(_Writer):
         except Exception as exc:
             if isinstance(exc, ClientError) and not is_retryable(exc) and _is_fatal(exc):
                 raise
+            tries = f"after {made} attempts" if made > 1 else "at the first attempt (not retried)"
             raise WriteFailed(
-                f"{len(pending)} of {total} items not written after {self._policy.attempts} attempts: "
+                f"{len(pending)} of {total} items not written: BatchWriteItem {tries}: "
                 f"{describe_failure(exc)}"
             ) from exc
         return WriteOutcome(total, 0, reported, counted)
@@ -308,8 +311,8 @@ class ConditionalWriter(_Writer):
                 raise failure
         if failures:
             raise WriteFailed(
-                f"{len(failures)} of {len(items)} items not written after {self._policy.attempts} "
-                f"attempts: {describe_failure(failures[0])}"
+                f"{len(failures)} of {len(items)} items not written: PutItem (up to "
+                f"{self._policy.attempts} attempts each): {describe_failure(failures[0])}"
             )
         puts = [r for r in results if isinstance(r, _Put)]
         written = sum(1 for put in puts if put.written)

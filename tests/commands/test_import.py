@@ -313,11 +313,12 @@ def corrupt_a_staged_object(s3: Any, bucket: str, body: Any) -> str:
 
 
 def stage_only(aws, dynamo_proxy, monkeypatch, source, storage, resolver, staging) -> None:
-    """Stage, with ImportTable refused (exit 2): the staged objects stay for the test to spoil."""
+    """Stage, with ImportTable refused (exit 1: items were staged, so not the "nothing written" of
+    exit 2): the staged objects stay for the test to spoil."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamo_proxy.url)
     dynamo_proxy.deny_operations = frozenset({"ImportTable"})
     code, report = import_here(source, storage, resolver, staging)
-    assert code == 2 and "dynamodb:ImportTable" in report["error"], report
+    assert code == 1 and "dynamodb:ImportTable" in report["error"], report
     dynamo_proxy.deny_operations = None
 
 

@@ -288,7 +288,7 @@ def test_writes_that_cannot_connect_fail_their_objects(
         env=dict(env, AWS_ENDPOINT_URL_DYNAMODB=outage.url),
     )  # fmt: skip
     assert outage.calls["CreateTable"] == 1 and outage.is_down
-    assert_objects_failed(result, 3, "not written after 2 attempts")
+    assert_objects_failed(result, 3, "BatchWriteItem after 2 attempts")
     assert not [line for line in journal.read_text().splitlines() if '"type":"object"' in line]
 
 

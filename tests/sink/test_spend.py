@@ -294,7 +294,7 @@ def test_a_write_that_stays_throttled_fails_with_every_throttle_counted(aws, dyn
     dynamo_proxy.throttling_reasons = ("TableWriteAccountLimitExceeded",)
     dynamo_proxy.throttle_next = 100
     reasons: list[str] = []
-    with pytest.raises(WriteFailed, match="not written after 6 attempts"):
+    with pytest.raises(WriteFailed, match="BatchWriteItem after 6 attempts"):
         asyncio.run(
             with_writer(
                 dynamo_proxy.url, unique_name, BatchWriter, lambda writer: writer.write(items(3)), reasons

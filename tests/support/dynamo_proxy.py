@@ -79,6 +79,7 @@ not; requests without the header count under ``""``) and ``unprocessed_items_ret
 from __future__ import annotations
 
 import collections
+import email.utils
 import enum
 import json
 import math
@@ -145,6 +146,9 @@ class DynamoProxy(LoopbackProxy):
     throttling_reasons: Knob[tuple[str, ...] | None] = Knob(None, _check_reasons)
     describe_table_extra: Knob[dict[str, Any] | None] = Knob(None, _check_mapping)
     hold_imports: Knob[bool] = Knob(False, _check_bool)
+    #: operation → (HTTP status, error code, message): answered so, whatever the request (an
+    #: answer populator has no special handling for, as AWS may give one any day)
+    answer_operations: Knob[dict[str, Any] | None] = Knob(None, _check_mapping)
 
     def __init__(self, upstream_url: str) -> None:
         super().__init__(upstream_url)
@@ -273,6 +277,15 @@ class DynamoProxy(LoopbackProxy):
         if credential:
             with self._lock:
                 self.access_keys[credential.partition("/")[0]] += 1
+        answers = self.answer_operations
+        if answers is not None and operation in answers:
+            with self._lock:
+                self.calls[operation] += 1
+            status, code, message, *clock = answers[operation]
+            response = _error(status, f"com.amazonaws.dynamodb.v20120810#{code}", message)
+            if clock:  # an AWS whose clock is this many seconds from ours
+                response.headers["Date"] = email.utils.formatdate(time.time() + clock[0], usegmt=True)
+            return response
         denied = self.deny_operations
         if denied is not None and operation in denied:
             with self._lock:

@@ -121,6 +121,9 @@ class S3Proxy(LoopbackProxy):
     short_body_next: Knob[int] = Knob(0, check_budget)
     targets: Knob[frozenset[str] | None] = Knob(None, check_keys)
     deny_operations: Knob[frozenset[str] | None] = Knob(None, check_keys)
+    #: operation → (HTTP status, error code, message): answered so (an answer populator has no
+    #: special handling for)
+    answer_operations: Knob[dict[str, tuple[int, str, str]] | None] = Knob(None, lambda name, value: None)
 
     def __init__(self, upstream_url: str) -> None:
         super().__init__(upstream_url)
@@ -179,6 +182,10 @@ class S3Proxy(LoopbackProxy):
         body = await request.read()
         operation, key = classify(request.method, request.raw_path)
         fault = self._admit(operation, key)
+        answers = self.answer_operations
+        if answers is not None and operation in answers:
+            status, code, message = answers[operation]
+            return _error(status, code, message, request)
         denied = self.deny_operations
         if denied is not None and operation in denied:
             return _error(403, "AccessDenied", "Access Denied", request)
