@@ -126,3 +126,14 @@ def test_a_clock_20_minutes_off_is_named_with_the_offset(world: dict[str, Any], 
     assert "clock is 20 minutes behind AWS's" in result.stderr
     assert "NTP" in result.stderr and expired in result.stderr  # AWS's own words are kept
     assert "credentials" not in result.stderr
+
+
+@pytest.mark.parametrize("refused", ["GetObject", "ListObjectsV2"])
+def test_an_archive_that_cannot_be_read_creates_no_table(
+    world: dict[str, Any], aws: Any, s3_proxy: Any, unique_name: str, refused: str
+) -> None:
+    s3_proxy.deny_operations = frozenset({refused})  # a wrong secret, or a policy without s3:GetObject
+    result = populator(world, "run", "--on-demand")
+    assert result.returncode == 2, result.stderr
+    assert refused in result.stderr and "Traceback" not in result.stderr
+    assert unique_name not in aws.boto3_client("dynamodb").list_tables()["TableNames"]

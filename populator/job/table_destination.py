@@ -15,6 +15,7 @@ from .. import __version__
 from ..config.storage import AwsSettings
 from ..observe.hub import Event, Hub, ObjectFinished, ObjectProgress, RateChanged, TableReady, Throttled
 from ..sink.writes import TableInfo
+from ..source.archive import probe_read_access
 from .checkpoint import FinishedObject, Journal
 from .clients import Clients, guard
 from .destination import WRITING, EarlierRun, PhaseDisplay, ProcessParts, RateSharing
@@ -33,6 +34,14 @@ class TableWriters:
     async def ready(self, job: BackfillJob, clients: Clients, hub: Hub) -> TableInfo | None:
         if job.dry_run:
             return None
+        await guard(  # before a table is created for an archive this identity cannot read
+            probe_read_access(job.location, clients.s3),
+            action=f"reading {job.location}",
+            permission="s3:ListBucket and s3:GetObject",
+            identity=clients.s3_identity,
+            archive=str(job.location),
+            endpoints=clients.reach("S3"),
+        )
         table = await prepare_table(job, clients)
         hub.publish(TableReady(table))
         return table

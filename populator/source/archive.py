@@ -281,3 +281,16 @@ async def _list_s3(
         return found
 
     return runs, _in_run_order(runs, list_run, RUN_LOOKAHEAD_S3)
+
+
+async def probe_read_access(location: ArchiveLocation, s3: Any) -> None:
+    """Prove the archive can be listed and read (its first object's first byte) before anything
+    is created for it: a wrong secret must not leave an empty table behind. S3 errors propagate
+    for the caller to put in the user's terms; a local archive was checked when it was parsed."""
+    if not location.is_s3:
+        return
+    answer = await s3.list_objects_v2(Bucket=location.bucket, Prefix=location.prefix, MaxKeys=1)
+    for entry in answer.get("Contents", ()):
+        response = await s3.get_object(Bucket=location.bucket, Key=entry["Key"], Range="bytes=0-0")
+        async with response["Body"] as body:
+            await body.read()
