@@ -11,6 +11,7 @@
 | 2 | a usage or configuration error, or AWS refused us; nothing was written |
 | 3 | an unexpected internal error: a bug in populator |
 | 4 | stopped at a limit (--max-write-units, --max-cost, --max-duration); the same command goes on |
+| 5 | stopped by an outage: no answer for longer than --max-outage; the same command goes on |
 | 130, 143 | interrupted by SIGINT, SIGTERM; the same command goes on |
 
 The AWS error codes that mean "you may not" are listed here once, for every caller that has to
@@ -26,6 +27,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_LIMIT_REACHED = 4
+EXIT_OUTAGE = 5
 EXIT_SIGINT = 128 + signal.SIGINT  # 130
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 EXIT_SIGNALS = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
@@ -37,6 +39,7 @@ EXIT_STATUS = {
     EXIT_USAGE: "error",
     EXIT_INTERNAL: "internal_error",
     EXIT_LIMIT_REACHED: "limit_reached",
+    EXIT_OUTAGE: "outage",
     EXIT_SIGINT: "interrupted",
     EXIT_SIGTERM: "interrupted",
 }

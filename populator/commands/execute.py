@@ -24,6 +24,7 @@ from ..errors import (
     EXIT_FAILED,
     EXIT_LIMIT_REACHED,
     EXIT_OK,
+    EXIT_OUTAGE,
     EXIT_SIGINT,
     EXIT_USAGE,
     PopulatorError,
@@ -106,7 +107,7 @@ class _Execution:
                 # Exit 2 says nothing was written: after writes began, the run failed (exit 1),
                 # and what it wrote is kept for the same command to go on from.
                 code = EXIT_FAILED
-            if code == EXIT_FAILED:
+            if code in (EXIT_FAILED, EXIT_OUTAGE):
                 self._say_how_to_go_on()
             return code
         self.summary()

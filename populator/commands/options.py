@@ -177,6 +177,14 @@ MaxDuration = Annotated[
         show_default=False,
     ),
 ]
+MaxOutage = Annotated[
+    str,
+    typer.Option(
+        "--max-outage",
+        help="How long DynamoDB may not answer at all (a network partition, a NAT gateway down) while "
+        "the run waits for it, before it stops (exit 5, resumable): 5m, 30m, 1h, or seconds.",
+    ),
+]
 MaxAttempts = Annotated[
     int, typer.Option(min=1, max=100, help="Attempts per write request before its object is failed.")
 ]

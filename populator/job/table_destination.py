@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config.storage import AwsSettings
-from ..observe.hub import Event, Hub, ObjectFinished, ObjectProgress, RateChanged, TableReady, Throttled
+from ..observe.hub import (
+    Event,
+    Hub,
+    ObjectFinished,
+    ObjectProgress,
+    RateChanged,
+    ServiceWaiting,
+    TableReady,
+    Throttled,
+)
+from ..sink.outage import OutageWatch
 from ..sink.writes import TableInfo
 from ..source.archive import probe_read_access
 from .checkpoint import FinishedObject, Journal
@@ -146,6 +156,11 @@ async def make_writer(
         job.retry,
         on_throttle=lambda reason: hub.publish(Throttled(reason)),
         limiter=limiter,
+        outage=OutageWatch(
+            "DynamoDB",
+            job.retry.max_outage,
+            lambda since, why: hub.publish(ServiceWaiting("DynamoDB", since, why)),
+        ),
     )
     watcher = asyncio.create_task(
         watch_rate(

@@ -23,6 +23,7 @@ from .hub import (
     PrefixCarried,
     RateChanged,
     RunsSelected,
+    ServiceWaiting,
     TableReady,
     Throttled,
 )
@@ -105,6 +106,16 @@ class EventLog:
                     event.no_fingerprint,
                     extra={"object": obj.key},
                 )
+            case ServiceWaiting(service=service, since=since, reason=reason):
+                if since is None:
+                    log.warning("%s answers again: the run goes on", service, extra={"service": service})
+                else:
+                    log.warning(
+                        "%s does not answer (%s): waiting for it, trying again with backoff",
+                        service,
+                        reason,
+                        extra={"service": service},
+                    )
             case PrefixCarried(obj=obj, lines=lines, items=items):
                 log.debug(
                     "%s: its first %d lines were stored already: %d items not written again",

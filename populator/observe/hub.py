@@ -115,6 +115,16 @@ class PrefixCarried:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceWaiting:
+    """A service stopped answering (`since`: when, wall clock; `reason`), or (`since` None) it
+    answers again. The work that needs it waits meanwhile (see sink/outage.py)."""
+
+    service: str
+    since: float | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BadRowFound:
     obj: ArchiveObject
     line: int  # 1-based line number in the (decompressed) object
@@ -204,6 +214,7 @@ Event = (
     | ObjectRestarted
     | ObjectProgress
     | PrefixCarried
+    | ServiceWaiting
     | RateChanged
     | StagedUploadStarted
     | StagedUploadAborted

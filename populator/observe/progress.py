@@ -79,7 +79,13 @@ def render_snapshot(snap: Snapshot, title: str = "populator run", width: int = 2
     and the grid of figures folds from four groups a row to two, then one.
     """
     # Constrain: even when nothing fits (a 20-column terminal), cells are cut short, never wrapped.
-    return Constrain(Group(_head(snap, title, width), _grid(snap, width)), max(width - 1, 1))
+    parts: list[RenderableType] = [_head(snap, title, width), _grid(snap, width)]
+    if snap.waiting_for is not None:
+        waiting = Text(
+            f"waiting for {snap.waiting_for}", style="bold yellow", no_wrap=True, overflow="ellipsis"
+        )
+        parts.insert(1, waiting)
+    return Constrain(Group(*parts), max(width - 1, 1))
 
 
 def _head(snap: Snapshot, title: str, width: int) -> Table:
@@ -223,6 +229,8 @@ def progress_line(snap: Snapshot) -> str:
         f"elapsed {format_duration(snap.elapsed_s)}",
         f"ETA {format_duration(snap.eta_s)}",
     ]
+    if snap.waiting_for is not None:
+        parts.insert(0, f"waiting for {snap.waiting_for}")
     return "progress: " + ", ".join(parts)
 
 

@@ -26,6 +26,7 @@ from .hub import (
     PrefixCarried,
     RateChanged,
     RunsSelected,
+    ServiceWaiting,
     TableReady,
     Throttled,
 )
@@ -74,6 +75,8 @@ class Tally:
     table: str | None = None
     table_created: bool = False
     ttl_problem: str | None = None  # why time to live is not on for `ttl` (None: it is, or no table)
+    waiting_for: str | None = None  # "DynamoDB since 14:02:11 (connection refused)" during an outage
+    outages: int = 0  # times a service stopped answering
     # Runs done: every object of the run listed, and each finished, failed or skipped.
     _listed_by_run: Counter[str] = field(default_factory=Counter, repr=False)
     _settled_by_run: Counter[str] = field(default_factory=Counter, repr=False)
@@ -124,6 +127,13 @@ class Tally:
             case ObjectFinished(obj=obj):
                 self.objects_done += 1
                 self._settled_by_run[obj.run] += 1
+            case ServiceWaiting(service=service, since=since, reason=reason):
+                if since is None:
+                    self.waiting_for = None
+                else:
+                    self.outages += 1
+                    began = time.strftime("%H:%M:%S", time.localtime(since))
+                    self.waiting_for = f"{service} since {began} ({reason})"
             case PrefixCarried(items=items):
                 self.objects_resumed_partway += 1
                 self.items_carried_over += items
@@ -221,6 +231,7 @@ class Tally:
             "objects_skipped": self.objects_skipped,
             "object_restarts": self.object_restarts,
             "objects_resumed_partway": self.objects_resumed_partway,
+            "outages": self.outages,
             "items_carried_over": self.items_carried_over,
             "interrupted_by": self.interrupted_by,
             "checkpoint": self.checkpoint,

@@ -46,6 +46,7 @@ class Snapshot:
     write_units: float = 0.0  # consumed so far
     cost_usd: float = 0.0  # what they cost at the run's price per million
     no_fingerprint: int = 0  # valid events skipped for want of a fingerprint
+    waiting_for: str | None = None  # a service that does not answer, since when, and why
 
     @property
     def fraction(self) -> float | None:
@@ -115,6 +116,7 @@ class Speedometer:
             write_units=tally.write_units_consumed,
             cost_usd=tally.estimated_cost_usd,
             no_fingerprint=tally.no_fingerprint,
+            waiting_for=tally.waiting_for,
         )
 
 

@@ -22,6 +22,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from ..errors import TableSchemaError, aws_error_code
 from ..events import ManifestItem
 from .control_plane import retrying
+from .outage import OutageTooLong, OutageWatch
 from .ratelimit import AdaptiveRateLimiter
 from .table_shape import MANIFEST_KEYS, table_definition
 from .transport import Transport
@@ -51,6 +52,8 @@ THROTTLE_CODES = frozenset(
     }
 )
 _RETRYABLE_CODES = THROTTLE_CODES | {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
+#: A request that got no answer at all: the table (or the way to it) is down, not this request.
+UNREACHABLE = (BotoConnectionError, HTTPClientError, aiohttp.ClientConnectionError, TimeoutError)
 
 
 class _Unprocessed(Exception):
@@ -213,7 +216,9 @@ class _Writer:
         policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, never mutated
         on_throttle: Callable[[str], None] | None = None,
         limiter: AdaptiveRateLimiter | None = None,
+        outage: OutageWatch | None = None,
     ) -> None:
+        self._outage = outage
         self._transport = transport
         self._table = table
         self._policy = policy
@@ -233,13 +238,23 @@ class _Writer:
         """One paced request; throttle signals in its answer reach the controller."""
         if self._limiter is not None:
             await self._limiter.acquire(items)
-        try:
-            response = await self._transport.call(operation, params)
-        except Exception as exc:
-            if is_throttle(exc):
-                self._throttled(0, items, throttle_reason(exc))
-            raise
-        return response
+        while True:
+            try:
+                response = await self._transport.call(operation, params)
+            except UNREACHABLE as exc:
+                if self._outage is None:
+                    raise
+                # The table did not answer at all: wait with the other writers until it does
+                # (or the outage budget is spent), instead of spending this request's attempts.
+                await asyncio.sleep(self._outage.failed(describe_failure(exc)))
+                continue
+            except Exception as exc:
+                if is_throttle(exc):
+                    self._throttled(0, items, throttle_reason(exc))
+                raise
+            if self._outage is not None:
+                self._outage.answered()
+            return response
 
     def _throttled(self, admitted: int, offered: int, reason: str) -> None:
         if self._limiter is not None:
@@ -288,6 +303,8 @@ class BatchWriter(_Writer):
                         raise _Unprocessed(len(pending))
                     self._succeeded(sent)
         except Exception as exc:
+            if isinstance(exc, OutageTooLong):
+                raise  # stops the run, not this object
             if isinstance(exc, ClientError) and not is_retryable(exc) and _is_fatal(exc):
                 raise
             tries = f"after {made} attempts" if made > 1 else "at the first attempt (not retried)"
@@ -307,6 +324,8 @@ class ConditionalWriter(_Writer):
         results = await asyncio.gather(*(self._put(item) for item in items), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
+            if isinstance(failure, OutageTooLong):
+                raise failure
             if isinstance(failure, ClientError) and _is_fatal(failure):
                 raise failure
         if failures:

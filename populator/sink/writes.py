@@ -26,6 +26,7 @@ class RetryPolicy:
     attempts: int = 12
     base_delay: float = 0.05  # seconds; full jitter over base * 2**attempt
     max_delay: float = 20.0
+    max_outage: float = 300.0  # seconds the table may not answer at all before the run stops
 
 
 @dataclass(frozen=True)

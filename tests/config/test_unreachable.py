@@ -11,6 +11,7 @@ with `AWS_MAX_ATTEMPTS=1`, as a user would, so that the tests stay fast.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -277,19 +278,57 @@ def test_reads_that_cannot_connect_fail_their_objects(env, configs, s3_archive, 
     ],
     ids=["signed", "signed-2-processes", "botocore", "conditional"],
 )
-def test_writes_that_cannot_connect_fail_their_objects(
+def test_writes_that_cannot_connect_wait_then_stop_at_the_outage_budget(
     env, configs, archive, outage, tmp_path, options, operation
 ):
+    """The table stops answering for good: the run waits (it does not fail objects one by one),
+    then stops at --max-outage with exit 5, what was acknowledged kept, the command to go on."""
     outage.down_at = frozenset({operation})
     journal = tmp_path / "journal.jsonl"
     result = populator(
         "run", str(archive), *map(str, configs), "--on-demand", *options, "--checkpoint", str(journal),
-        "--max-attempts", "2", "--retry-base-delay", "0.001",
+        "--max-attempts", "2", "--retry-base-delay", "0.001", "--max-outage", "2",
         env=dict(env, AWS_ENDPOINT_URL_DYNAMODB=outage.url),
     )  # fmt: skip
+    output = result.stdout + result.stderr
     assert outage.calls["CreateTable"] == 1 and outage.is_down
-    assert_objects_failed(result, 3, "BatchWriteItem after 2 attempts")
+    assert result.returncode == 5, output
+    assert "Traceback" not in output and "internal error" not in output
+    assert "DynamoDB does not answer" in result.stderr and "longer than --max-outage 2 s" in result.stderr
+    assert "run the same command to go on" in result.stderr
+    assert "failed" not in [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
     assert not [line for line in journal.read_text().splitlines() if '"type":"object"' in line]
+    assert_no_secret(result)
+
+
+def test_a_table_that_stops_answering_for_a_while_is_waited_for_and_the_run_ends_exact(
+    env, configs, archive, outage, tmp_path
+):
+    import subprocess
+    import sys
+    import time
+
+    outage.down_at = frozenset({"BatchWriteItem"})
+    report = tmp_path / "report.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "populator", "run", str(archive), *map(str, configs), "--on-demand",
+         "--processes", "1", "--max-outage", "60", "--report", str(report)],
+        env=dict(env, AWS_ENDPOINT_URL_DYNAMODB=outage.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not outage.is_down:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    time.sleep(3)  # three seconds without a network
+    assert process.poll() is None, process.communicate()
+    outage.come_back()
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "DynamoDB does not answer" in err and "DynamoDB answers again" in err
+    assert "0 failed" in out
+    data = json.loads(report.read_text())
+    assert data["outages"] >= 1 and data["objects_failed"] == 0
 
 
 # ----------------------------------------------------------------------------- the translation itself

@@ -23,6 +23,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import collections
 
 from aiohttp import web
@@ -69,6 +70,19 @@ class OutageProxy(LoopbackProxy):
             return web.Response(status=503)
         status, headers, payload = await self._upstream(request, body)
         return web.Response(status=status, headers=headers, body=payload)
+
+    def come_back(self) -> None:
+        """The network is back: listen again on the same port, and forward every request."""
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(self._listen_again(), self._loop).result(timeout=10)
+
+    async def _listen_again(self) -> None:
+        assert self._runner is not None
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        with self._lock:
+            self.down_at = None
+            self._down = False
+        await web.TCPSite(self._runner, host, int(port)).start()
 
     async def _stop_listening(self) -> None:
         """Close the listening sockets (new connections are refused) and every idle connection."""
