@@ -39,6 +39,7 @@ from ..observe.logstore import (
 )
 from ..observe.progress import DEFAULT_INTERVAL_SECONDS, PROGRESS_LOGGER, LiveProgress, ProgressLog
 from ..observe.report import Tally, report_bytes, run_report
+from ..observe.timeline import Timeline, TimelineSampler
 
 log = logging.getLogger(RUN_LOGGER)
 
@@ -81,6 +82,8 @@ class RunWatch:
         self.command_name = "import" if job.imports else "run"  # in the first log line
         self.title = "populator import: staging" if job.imports else "populator run"  # of the live display
         self.phase: str | None = None  # the phase being shown
+        self.timeline = Timeline(tally)
+        self._sampler = TimelineSampler(self.timeline)
         self._err = err
         self._outputs = outputs
         self._started = datetime.now(UTC)
@@ -113,6 +116,7 @@ class RunWatch:
         self._setup = setup
         if self._outputs.log_path is not None:
             self._open_log_file(self._outputs.log_path)
+        self._sampler.__enter__()
         job = self._job
         log.info(
             "populator %s: %s -> DynamoDB table %s (%s)%s",
@@ -162,6 +166,7 @@ class RunWatch:
 
     def finish(self, exit_code: int) -> None:
         """Log the end, write --report, store report and log under --log-path."""
+        self._sampler.__exit__(None, None, None)
         report = run_report(
             self._tally,
             exit_code=exit_code,
@@ -224,9 +229,11 @@ class RunWatch:
             "include_expired": job.pipeline.include_expired,
             "processes": job.processes,
             **(self._imports.as_dict() if self._imports is not None else {}),
+            "timeline": self.timeline.as_dict(),
         }
 
     def __exit__(self, *exc: Any) -> None:
+        self._sampler.__exit__(None, None, None)
         if self._setup is not None:
             self._setup.close_file()
         if self._temp_log and self._log_file is not None:

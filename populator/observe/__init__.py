@@ -3,6 +3,7 @@
 - `hub`: the event records stages publish (`ObjectFinished`, `Throttled`...) and the `Hub`.
 - `report`: the `Tally` that counts every event, and the JSON report made of it.
 - `snapshot`, `progress`, `summary`: rates and time left, the live display, the end summary.
+- `timeline`: the run's figures every few seconds, bounded, for the report.
 - `import_progress`: what an import adds (`ImportTally`, its display, progress and summary).
 - `logs`, `eventlog`, `logstore`: logging set-up, events as log lines, `--log-path`.
 
