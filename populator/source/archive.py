@@ -289,8 +289,12 @@ async def probe_read_access(location: ArchiveLocation, s3: Any) -> None:
     for the caller to put in the user's terms; a local archive was checked when it was parsed."""
     if not location.is_s3:
         return
-    answer = await s3.list_objects_v2(Bucket=location.bucket, Prefix=location.prefix, MaxKeys=1)
+    answer = await s3.list_objects_v2(Bucket=location.bucket, Prefix=location.prefix, MaxKeys=100)
+    # The first object with a byte to read (markers such as _SUCCESS are empty: a range of them
+    # is "not satisfiable", which would prove nothing either way).
     for entry in answer.get("Contents", ()):
-        response = await s3.get_object(Bucket=location.bucket, Key=entry["Key"], Range="bytes=0-0")
-        async with response["Body"] as body:
-            await body.read()
+        if entry.get("Size", 0) > 0:
+            response = await s3.get_object(Bucket=location.bucket, Key=entry["Key"], Range="bytes=0-0")
+            async with response["Body"] as body:
+                await body.read()
+            return
