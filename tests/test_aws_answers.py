@@ -128,11 +128,12 @@ def test_a_clock_20_minutes_off_is_named_with_the_offset(world: dict[str, Any], 
     assert "credentials" not in result.stderr
 
 
-@pytest.mark.parametrize("refused", ["GetObject", "ListObjectsV2"])
+@pytest.mark.parametrize("refused", ["HeadObject", "ListObjectsV2"])
 def test_an_archive_that_cannot_be_read_creates_no_table(
     world: dict[str, Any], aws: Any, s3_proxy: Any, unique_name: str, refused: str
 ) -> None:
-    s3_proxy.deny_operations = frozenset({refused})  # a wrong secret, or a policy without s3:GetObject
+    # A wrong secret, or a policy without s3:GetObject (which HeadObject needs as GetObject does).
+    s3_proxy.deny_operations = frozenset({refused, "GetObject"} if refused == "HeadObject" else {refused})
     result = populator(world, "run", "--on-demand")
     assert result.returncode == 2, result.stderr
     assert refused in result.stderr and "Traceback" not in result.stderr

@@ -37,7 +37,7 @@ def render_verification(console: Console, result: Verification) -> None:
     if result.ttl is not None:
         off = result.ttl == "off"
         grid.add_row(
-            "TTL on ttl",
+            "TTL",
             Text(
                 "OFF: the manifest never expires (`populator run` enables it; or aws dynamodb "
                 "update-time-to-live ... AttributeName=ttl)"

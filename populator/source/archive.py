@@ -284,17 +284,12 @@ async def _list_s3(
 
 
 async def probe_read_access(location: ArchiveLocation, s3: Any) -> None:
-    """Prove the archive can be listed and read (its first object's first byte) before anything
+    """Prove the archive can be listed and read (its first object's head) before anything
     is created for it: a wrong secret must not leave an empty table behind. S3 errors propagate
     for the caller to put in the user's terms; a local archive was checked when it was parsed."""
     if not location.is_s3:
         return
-    answer = await s3.list_objects_v2(Bucket=location.bucket, Prefix=location.prefix, MaxKeys=100)
-    # The first object with a byte to read (markers such as _SUCCESS are empty: a range of them
-    # is "not satisfiable", which would prove nothing either way).
+    answer = await s3.list_objects_v2(Bucket=location.bucket, Prefix=location.prefix, MaxKeys=1)
+    # HeadObject needs what GetObject needs (s3:GetObject), and reads no byte.
     for entry in answer.get("Contents", ()):
-        if entry.get("Size", 0) > 0:
-            response = await s3.get_object(Bucket=location.bucket, Key=entry["Key"], Range="bytes=0-0")
-            async with response["Body"] as body:
-                await body.read()
-            return
+        await s3.head_object(Bucket=location.bucket, Key=entry["Key"])

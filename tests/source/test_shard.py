@@ -13,7 +13,6 @@ from types import SimpleNamespace
 import orjson
 import pytest
 from aiobotocore.session import AioSession
-from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,7 +21,7 @@ from populator.errors import UsageError
 from populator.events import TTL_SECONDS
 from populator.job.checkpoint import default_path
 from populator.samples.archive import SampleSpec, write_archive
-from populator.sink.manifest import _create_table, ensure_table
+from populator.sink.manifest import _create_table, ensure_table, ensure_ttl
 from populator.source.archive import ArchiveLocation, list_archive, parse_location
 from populator.source.shard import Shard, imbalance, parse_shard, shard_distribution, shard_of
 from tests.support.backfill_helpers import NOW, run_job, table_items, upload, write_configs
@@ -258,12 +257,13 @@ async def test_a_shard_that_lost_the_race_to_create_the_table_goes_on(aws, uniqu
         late.meta.events.register("before-call.dynamodb.UpdateTimeToLive", already_enabled)
         table = await _create_table(late, unique_name, provisioned=None)  # ResourceInUse
         assert table["TableName"] == unique_name
-        # Had nobody enabled TTL, the error would stand.
+        assert await ensure_ttl(late, unique_name) is None  # on, by the first shard
+        # Had nobody enabled TTL, the error would stand, and the run would say so.
         await first.update_time_to_live(
             TableName=unique_name, TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"}
         )
-        with pytest.raises(ClientError, match="already enabled"):
-            await _create_table(late, unique_name, provisioned=None)
+        problem = await ensure_ttl(late, unique_name)
+        assert problem is not None and "already enabled" in problem
 
 
 def journal(path: Path) -> tuple[str, set[str]]:
