@@ -34,6 +34,7 @@ from ..errors import (
 from ..job import runtime
 from ..job.backfill import new_import_tally, new_tally, run_job
 from ..job.destination import IMPORTING, STAGING
+from ..job.faults import Faults
 from ..job.interrupts import GRACE_SECONDS, run_interruptible
 from ..job.spec import BackfillJob
 from ..observe import logs
@@ -68,10 +69,12 @@ def execute(
     """
     tally = new_tally(job)
     imports = new_import_tally(job) if job.imports else None
-    with RunWatch(job, tally, err, outputs or RunOutputs(quiet=quiet), imports) as watch:
-        code = _Execution(job, tally, imports, watch, out, resume_command).run()
-        watch.finish(code)
-    return code
+    try:
+        with RunWatch(job, tally, err, outputs or RunOutputs(quiet=quiet), imports) as watch:
+            code = _Execution(job, tally, imports, watch, out, resume_command).run()
+            return watch.finish(code)
+    except UsageError as exc:  # the log under --log-path could not be opened: before any work
+        return report_failure(exc, err)[0]
 
 
 class _Execution:
@@ -102,7 +105,7 @@ class _Execution:
         except Exception as exc:
             if isinstance(exc, PopulatorError) and (self.tally.started_work or self._import_failed(exc)):
                 self.summary()
-            code, self.watch.error = report_failure(exc)
+            code, self.watch.error = report_failure(exc, writes_began=self.tally.writes_began)
             return code
         self.summary()
         first = interruption.first
@@ -181,15 +184,21 @@ class _Execution:
             )
 
     async def main(self, stop: asyncio.Event) -> None:
-        await run_job(
-            self.job,
-            Hub(),
-            self.tally,
-            imports=self.imports,
-            extra_subscribers=self.watch.subscribers,
-            stop=stop,
-            display=self.watch.display,
-        )
+        faults = Faults()  # the log under --log-path failing ends the run
+        self.watch.tell_faults(faults.report)
+        try:
+            job = run_job(
+                self.job,
+                Hub(),
+                self.tally,
+                imports=self.imports,
+                extra_subscribers=self.watch.subscribers,
+                stop=stop,
+                display=self.watch.display,
+            )
+            await faults.run(job)
+        finally:
+            self.watch.tell_faults(None)
 
 
 def settle(err: Console, work: Callable[[], Awaitable[T]]) -> T:
@@ -205,15 +214,18 @@ async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
     return await work()
 
 
-def report_failure(exc: BaseException, err: Console | None = None) -> tuple[int, str]:
-    """Tell the user about the exception that ends a command; its exit code and message.
+def report_failure(
+    exc: BaseException, err: Console | None = None, *, writes_began: bool = False
+) -> tuple[int, str]:
+    """Tell the user about the exception that ends a command; its exit code and message
+    (`writes_began`: items were written already, see `exit_code_for`).
 
     A `PopulatorError` is one paragraph; Ctrl-C says nothing more; anything else is a bug,
     said plainly, with the traceback only under POPULATOR_DEBUG (then re-raised).
     """
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
-    code = exit_code_for(exc)
+    code = exit_code_for(exc, writes_began=writes_began)
     if isinstance(exc, KeyboardInterrupt):
         return code, "interrupted"
     if code == EXIT_INTERNAL:
