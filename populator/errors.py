@@ -7,8 +7,8 @@
 | code | meaning |
 | --- | --- |
 | 0 | every selected object written (or staged and imported) |
-| 1 | some objects failed (each named), or an import or its sample check failed |
-| 2 | a usage or configuration error, or AWS refused us; nothing was written |
+| 1 | some objects failed (each named), an import or its sample check failed, or a local file failed |
+| 2 | a usage or configuration error, AWS refused us, or a local file failed; nothing was written |
 | 3 | an unexpected internal error: a bug in populator |
 | 4 | stopped at a limit (--max-write-units, --max-cost, --max-duration); the same command goes on |
 | 5 | stopped by an outage: no answer for longer than --max-outage; the same command goes on |
@@ -20,6 +20,9 @@ tell a refusal from a failure. Pure: no AWS library is imported.
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import signal
 
 EXIT_OK = 0
@@ -129,6 +132,50 @@ class TableSchemaError(UsageError):
     """The manifest table exists but is not shaped like a Snowplow event manifest."""
 
 
+class LocalWriteError(UsageError):
+    """A file of ours on this machine could not be written: the checkpoint, `--bad-rows`,
+    `--report`, the log under `--log-path` (a full disk, a quota, a read-only filesystem...).
+
+    Exit 2 while nothing was written to the table, 1 once writes began (`exit_code_for` is told
+    which). The world did it, so never "a bug"; `of` says where, why, and the space left.
+    """
+
+    @classmethod
+    def of(cls, what: str, path: str | os.PathLike[str], error: OSError, then: str) -> LocalWriteError:
+        """`what` (e.g. "the checkpoint") at `path` failed with `error`: one paragraph naming the
+        filesystem and its free space, then what to do, ending with `then` (what follows once it is
+        fixed, e.g. "run the same command: it resumes.")."""
+        mount = _mount_point(os.path.realpath(path))
+        try:
+            free = f"{_size(shutil.disk_usage(mount).free)} free on {mount}"
+        except OSError:
+            free = f"free space on {mount} unknown"
+        reason = error.strerror or str(error)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            todo = f"Free space on {mount}, then {then}"
+        else:
+            todo = f"Fix that (or choose another path), then {then}"
+        return cls(f"{what} {os.fspath(path)} could not be written: {reason} ({free}). {todo}")
+
+
+def _mount_point(path: str) -> str:
+    """The mount point of the filesystem holding `path` (which may not exist yet)."""
+    while not os.path.ismount(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def _size(count: int) -> str:
+    if count < 1000:
+        return f"{count} bytes"
+    value, unit = float(count), "bytes"
+    for unit in ("kB", "MB", "GB", "TB"):  # noqa: B007 - the unit reached is the one shown
+        value /= 1000
+        if value < 1000:
+            break
+    return f"{value:,.1f} {unit}"
+
+
 class WorkerFailed(PopulatorError):
     """A worker process hit an error that stops the job, carried to the parent with its code."""
 
@@ -156,11 +203,14 @@ def retry_later(code: str, status: int) -> bool:
     return code in RETRY_LATER_CODES or status >= 500
 
 
-def exit_code_for(exc: BaseException) -> int:
+def exit_code_for(exc: BaseException, *, writes_began: bool = False) -> int:
     """The exit code a command ends with when `exc` ends it: the error's own for ours, 130 for
-    Ctrl-C, 3 (a bug) for anything else."""
+    Ctrl-C, 3 (a bug) for anything else. `writes_began`: items were written to the table already,
+    so a file of ours that could not be written is no longer "nothing was written" (2) but 1."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
+    if isinstance(exc, LocalWriteError) and writes_began:
+        return EXIT_FAILED
     if isinstance(exc, PopulatorError):
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):

@@ -33,6 +33,7 @@ from ..errors import (
 from ..job import runtime
 from ..job.backfill import new_import_tally, new_tally, run_job
 from ..job.destination import IMPORTING, STAGING
+from ..job.faults import Faults
 from ..job.interrupts import GRACE_SECONDS, run_interruptible
 from ..job.spec import BackfillJob
 from ..observe import logs
@@ -68,10 +69,12 @@ def execute(
     """
     tally = new_tally(job)
     imports = new_import_tally(job) if job.imports else None
-    with RunWatch(job, tally, err, outputs or RunOutputs(quiet=quiet), imports) as watch:
-        code = _Execution(job, tally, imports, watch, out, resume_command).run()
-        watch.finish(code)
-    return code
+    try:
+        with RunWatch(job, tally, err, outputs or RunOutputs(quiet=quiet), imports) as watch:
+            code = _Execution(job, tally, imports, watch, out, resume_command).run()
+            return watch.finish(code)
+    except UsageError as exc:  # the log under --log-path could not be opened: before any work
+        return report_failure(exc, err)[0]
 
 
 class _Execution:
@@ -102,7 +105,7 @@ class _Execution:
         except Exception as exc:
             if isinstance(exc, PopulatorError) and (self.tally.started_work or self._import_failed(exc)):
                 self.summary()
-            code, self.watch.error = report_failure(exc)
+            code, self.watch.error = report_failure(exc, writes_began=self.tally.writes_began)
             if code == EXIT_USAGE and self._wrote_something():
                 # Exit 2 says nothing was written: after writes began, the run failed (exit 1),
                 # and what it wrote is kept for the same command to go on from.
@@ -198,15 +201,21 @@ class _Execution:
             )
 
     async def main(self, stop: asyncio.Event) -> None:
-        await run_job(
-            self.job,
-            Hub(),
-            self.tally,
-            imports=self.imports,
-            extra_subscribers=self.watch.subscribers,
-            stop=stop,
-            display=self.watch.display,
-        )
+        faults = Faults()  # the log under --log-path failing ends the run
+        self.watch.tell_faults(faults.report)
+        try:
+            job = run_job(
+                self.job,
+                Hub(),
+                self.tally,
+                imports=self.imports,
+                extra_subscribers=self.watch.subscribers,
+                stop=stop,
+                display=self.watch.display,
+            )
+            await faults.run(job)
+        finally:
+            self.watch.tell_faults(None)
 
 
 def run_command(make_job: Callable[[], BackfillJob], outputs: OutputArguments) -> NoReturn:

@@ -37,15 +37,18 @@ async def _awaited(work: Callable[[], Awaitable[T]]) -> T:
     return await work()
 
 
-def report_failure(exc: BaseException, err: Console | None = None) -> tuple[int, str]:
-    """Tell the user about the exception that ends a command; its exit code and message.
+def report_failure(
+    exc: BaseException, err: Console | None = None, *, writes_began: bool = False
+) -> tuple[int, str]:
+    """Tell the user about the exception that ends a command; its exit code and message
+    (`writes_began`: items were written already, see `exit_code_for`).
 
     A `PopulatorError` is one paragraph; Ctrl-C says nothing more; anything else is a bug,
     said plainly, with the traceback only under POPULATOR_DEBUG (then re-raised).
     """
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
-    code = exit_code_for(exc)
+    code = exit_code_for(exc, writes_began=writes_began)
     if isinstance(exc, KeyboardInterrupt):
         return code, "interrupted"
     if code == EXIT_INTERNAL:

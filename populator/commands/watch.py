@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..errors import PopulatorError, UsageError
+from ..errors import EXIT_OK, LocalWriteError, PopulatorError, UsageError, exit_code_for
 from ..job.destination import IMPORTING
 from ..job.spec import BackfillJob
 from ..observe import logs
@@ -55,6 +55,9 @@ class RunOutputs:
     report: Path | None = None
     log_path: LogDestination | None = None
     command: str | None = None  # the command line, for the report
+
+
+_RESUMES = "run the same command: it resumes."
 
 
 def check_report_path(path: Path) -> None:
@@ -91,6 +94,8 @@ class RunWatch:
         self._setup: logs.LogSetup | None = None
         self._log_file: Path | None = None
         self._temp_log = False
+        self._log_failure: LocalWriteError | None = None
+        self._tell: Callable[[BaseException], None] | None = None
         self.error: str | None = None
 
     @property
@@ -138,7 +143,25 @@ class RunWatch:
             self._log_file, self._temp_log = Path(raw), True
         else:
             self._log_file = local_folder(destination, name) / LOG_NAME
-        self._setup.add_file(self._log_file)
+        try:
+            self._setup.add_file(self._log_file, on_failure=self._log_failed)
+        except OSError as exc:
+            raise LocalWriteError.of("the log", self._log_file, exc, _RESUMES) from None
+
+    def _log_failed(self, error: OSError) -> None:
+        """The log file could not be written (from any thread): the run ends with it."""
+        if self._log_failure is None:
+            assert self._log_file is not None
+            self._log_failure = LocalWriteError.of("the log", self._log_file, error, _RESUMES)
+            if self._tell is not None:
+                self._tell(self._log_failure)
+
+    def tell_faults(self, report: Callable[[BaseException], None] | None) -> None:
+        """While the job runs, `report` hears of a file of ours that could not be written (the log
+        under --log-path), to end the run with it; of one that failed already, at once."""
+        self._tell = report
+        if report is not None and self._log_failure is not None:
+            report(self._log_failure)
 
     @contextlib.contextmanager
     def display(self, phase: str) -> Iterator[None]:
@@ -164,9 +187,12 @@ class RunWatch:
                     stack.enter_context(ProgressLog(self._tally, self._outputs.progress_interval))
             yield
 
-    def finish(self, exit_code: int) -> None:
-        """Log the end, write --report, store report and log under --log-path."""
+    def finish(self, exit_code: int) -> int:
+        """Log the end, write --report, store report and log under --log-path. Returns the exit
+        code: a run that would end with 0 ends with 1 (2 before any write) when its report or
+        log could not be written."""
         self._sampler.__exit__(None, None, None)
+        failures: list[LocalWriteError] = []
         report = run_report(
             self._tally,
             exit_code=exit_code,
@@ -192,11 +218,19 @@ class RunWatch:
             try:
                 self._outputs.report.write_bytes(data)
             except OSError as exc:
-                log.error("cannot write the report to %s: %s", self._outputs.report, exc.strerror or exc)
+                then = "run the same command to have it (what the checkpoint holds is not written again)."
+                failures.append(LocalWriteError.of("--report", self._outputs.report, exc, then))
+                log.error("%s", failures[-1])
         if self._outputs.log_path is not None:
-            self._store(self._outputs.log_path, data)
+            failures += self._store(self._outputs.log_path, data)
+        if exit_code != EXIT_OK:
+            return exit_code  # a log that failed as the job ran ended it: told already
+        if self._log_failure is not None:  # as the job ended
+            log.error("%s", self._log_failure)
+            failures.insert(0, self._log_failure)
+        return exit_code_for(failures[0], writes_began=tally.writes_began) if failures else exit_code
 
-    def _store(self, destination: LogDestination, report: bytes) -> None:
+    def _store(self, destination: LogDestination, report: bytes) -> list[LocalWriteError]:
         assert self._setup is not None and self._log_file is not None
         self._setup.close_file()
         files = {REPORT_NAME: report}
@@ -209,13 +243,17 @@ class RunWatch:
                 files,
                 profile=self._job.profile,
             )
-        except Exception as exc:  # botocore's or the OS's: say so, the backfill itself is done
+        except LocalWriteError as exc:  # the disk of a local --log-path
+            log.error("%s", exc)
+            return [exc]
+        except Exception as exc:  # botocore's: say so, the backfill itself is done
             from ..sink.writes import describe_failure
 
             why = str(exc) if isinstance(exc, PopulatorError) else describe_failure(exc)
             log.error("cannot store the report and log under --log-path %s: %s", destination, why)
         else:
             log.info("report and log stored in %s", where, extra={"log_path": where})
+        return []
 
     def _job_fields(self) -> dict[str, Any]:
         job = self._job

@@ -10,7 +10,8 @@
 - `pipeline`: listing → readers → batches → writers, bounded queues, cancellation.
 - `checkpoint`, `finished`, `prefix`: the resumable journal, what earlier runs finished, and how
   far into each object in flight every item is acknowledged.
-- `badrows`, `limits`, `interrupts`: bad rows, budgets, signals.
+- `badrows`, `limits`, `interrupts`, `faults`: bad rows, budgets, signals, and errors raised where
+  nobody awaits them (a timer, a logging handler) ending the run.
 - `plan`, `verify`: what a job would do, and a sample of it read back from the table.
 - `runtime`, `cores`: process-wide settings, usable CPUs.
 

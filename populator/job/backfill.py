@@ -23,6 +23,7 @@ from ..observe.report import Tally
 from .badrows import BadRowFile, BadRowLimit
 from .checkpoint import SEGMENTS_AT_ONCE, Journal, S3Checkpoint
 from .destination import Destination, PhaseDisplay
+from .faults import Faults
 from .limits import LimitWatch
 from .process import run_in_process
 from .spec import BackfillJob
@@ -124,13 +125,28 @@ async def run_job(
         hub.subscribe(limit)
     for subscriber in extra_subscribers:
         hub.subscribe(subscriber)
-    destination = destination_for(job, imports)
+    faults = Faults()  # an error where nobody awaits it (the checkpoint's timer) ends the run
+    await faults.run(_run(job, hub, tally, destination_for(job, imports), stop, display, limit, faults))
+    return tally
+
+
+async def _run(
+    job: BackfillJob,
+    hub: Hub,
+    tally: Tally,
+    destination: Destination,
+    stop: asyncio.Event,
+    display: PhaseDisplay,
+    limit: LimitWatch | None,
+    faults: Faults,
+) -> None:
     async with contextlib.AsyncExitStack() as resources:
         await destination.open(resources)
         journal = None
         if job.checkpoint is not None and not job.dry_run:
             journal = await _open_journal(job, resources)
             resources.push_async_callback(journal.aclose)
+            journal.on_failure = faults.report
             tally.checkpoint = journal.path
         earlier = destination.attach(journal, hub, resources)
         if journal is not None and (journal.finished_count or journal.partly_done):
@@ -165,9 +181,8 @@ async def run_job(
                 finally:
                     tally.finish()
         if stop.is_set() or tally.failures:
-            return tally
+            return
         await destination.finish(hub, stop, display)
-    return tally
 
 
 @contextlib.contextmanager

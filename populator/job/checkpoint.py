@@ -6,7 +6,9 @@ its first lines have every item acknowledged (its prefix), so that a resume read
 again but writes nothing of that prefix. Records are committed in groups (`GROUP_RECORDS` records or
 `GROUP_SECONDS`, whichever comes first): one write and one fsync a group instead of one an
 object, which cost a millisecond each. A crash loses at most the group not yet committed, whose
-objects are read and written again (writes are idempotent).
+objects are read and written again (writes are idempotent). A group that cannot be committed (a
+full disk) stays pending, so no record is lost while the journal is open, and the failure ends
+the run: raised to whoever records next, and told to `on_failure` when it happens on the timer.
 
 Two places keep it:
 
@@ -26,6 +28,7 @@ on disk: the journal file, or a local spool of the S3 segments.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -33,14 +36,14 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import orjson
 
-from ..errors import UsageError
+from ..errors import LocalWriteError, UsageError
 from ..source.archive import ArchiveObject, split_s3_url
 from .finished import FinishedSet
 
@@ -154,8 +157,12 @@ class Journal:
         self._loaded = len(finished)
         self._recorded = 0
         self._pending: list[bytes] = []
+        self._failing = False  # the last commit failed: each record tries again at once
         self._timer: asyncio.TimerHandle | None = None
         self.resumed = bool(self._loaded)
+        # Told of a group commit that failed on the timer, where no caller would see it raised
+        # (`run_job` ends the run with it); without one, it is logged and raised by the next record.
+        self.on_failure: Callable[[BaseException], None] | None = None
 
     # --------------------------------------------------------------- opening
 
@@ -169,15 +176,16 @@ class Journal:
             if path.exists() and path.stat().st_size > 0:
                 spool = open(path, "rb")  # noqa: SIM115 - read back on a digest match, closed with the journal
                 finished, progress = _load_records(spool, _count_lines(path), path, identity)
-                handle = open(path, "ab")  # noqa: SIM115 - held open for the whole run
+                # Unbuffered: a group is one write of ours, undone whole when it fails (see _commit).
+                handle = open(path, "ab", buffering=0)  # noqa: SIM115 - held open for the whole run
                 _terminate_torn_line(path, handle)
             else:
                 finished, progress = FinishedSet(None, 0), {}
-                handle = open(path, "wb")  # noqa: SIM115
+                handle = open(path, "wb", buffering=0)  # noqa: SIM115
                 _commit(handle, [_header_line(identity)])
         except OSError as exc:
             raise UsageError(f"checkpoint {path} cannot be used: {exc.strerror or exc}.") from None
-        return cls(_FileStore(handle), str(path), identity, finished, progress)
+        return cls(_FileStore(handle, path), str(path), identity, finished, progress)
 
     @classmethod
     async def open_s3(
@@ -246,7 +254,7 @@ class Journal:
 
     def _add(self, record: bytes) -> None:
         self._pending.append(record)
-        if len(self._pending) >= GROUP_RECORDS:
+        if len(self._pending) >= GROUP_RECORDS or self._failing:
             self.flush()
             return
         if self._timer is None:
@@ -255,38 +263,61 @@ class Journal:
             except RuntimeError:
                 self.flush()
                 return
-            self._timer = loop.call_later(GROUP_SECONDS, self.flush)
+            self._timer = loop.call_later(GROUP_SECONDS, self._flush_on_timer)
 
     def flush(self) -> None:
-        """Commit the records waiting for their group."""
+        """Commit the records waiting for their group. When that fails they stay waiting (the
+        next record, or `close`, tries again) and the error is raised: a `LocalWriteError` that
+        names the file and the space left on its disk."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self._pending:
-            group, self._pending = self._pending, []
-            self._store.write_group(group)
+            self._failing = True
+            self._store.write_group(self._pending)
+            self._pending = []
+            self._failing = False
+
+    def _flush_on_timer(self) -> None:
+        self._timer = None
+        try:
+            self.flush()
+        except Exception as exc:  # nobody awaits a timer: the run hears of it through on_failure
+            if self.on_failure is None:
+                log.error("%s", exc)
+            else:
+                self.on_failure(exc)
 
     def close(self) -> None:
         """Commit what waits and close (a local file; an S3 journal needs `aclose`)."""
-        self.flush()
-        self._store.close()
-        self._finished.close()
+        try:
+            self.flush()
+        finally:
+            self._store.close()
+            self._finished.close()
 
     async def aclose(self) -> None:
-        self.flush()
         try:
+            self.flush()
             await self._store.drain()
         finally:
             self._store.close()
             self._finished.close()
 
 
+_RESUMES = "run the same command: it resumes (objects finished since the last record written are read again)."
+
+
 class _FileStore:
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
         self._handle = handle
+        self._path = path
 
     def write_group(self, records: list[bytes]) -> None:
-        _commit(self._handle, records)
+        try:
+            _commit(self._handle, records)
+        except OSError as exc:
+            raise LocalWriteError.of("the checkpoint", self._path, exc, _RESUMES) from None
 
     async def drain(self) -> None:
         return None
@@ -363,9 +394,19 @@ def _header_line(identity: JobIdentity) -> bytes:
 
 
 def _commit(handle: Any, records: list[bytes]) -> None:
-    handle.write(b"".join(records))
-    handle.flush()
-    os.fsync(handle.fileno())
+    """Append `records` to the unbuffered `handle` and fsync; when that fails, cut the file back to
+    where it ended (a short write leaves no torn record for the next group to follow) and raise."""
+    fd = handle.fileno()
+    end = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        data = memoryview(b"".join(records))
+        while data:
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, end)
+        raise
 
 
 def _count_lines(path: Path) -> int:

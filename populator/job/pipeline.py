@@ -260,12 +260,9 @@ async def run_pipeline(
         resume,
         keep_prefixes and writer is not None,
     )
-    sweeper = asyncio.create_task(_sweep_prefixes(stage)) if stage.keep_prefixes else None
     try:
         await _run_stages(stage, source)
     finally:
-        if sweeper is not None:
-            sweeper.cancel()
         _publish_prefixes(stage)
 
 
@@ -275,6 +272,9 @@ async def _run_stages(stage: _Stage, source: AsyncIterator[ArchiveObject] | None
         runs, objects = await list_archive(options.location, options.since, s3, options.shard)
         hub.publish(RunsSelected(runs))
     async with asyncio.TaskGroup() as group:
+        # In the group, so that a subscriber raising as prefixes are published (the checkpoint on
+        # a full disk) ends the run like any other stage, instead of the sweeper alone, silently.
+        sweeper = group.create_task(_sweep_prefixes(stage)) if stage.keep_prefixes else None
         group.create_task(_produce(stage, objects if source is None else source, announce=source is None))
         readers = [group.create_task(_read_objects(stage)) for _ in range(options.concurrency)]
         writers = [group.create_task(_write_batches(stage)) for _ in range(options.writers if writer else 0)]
@@ -283,6 +283,9 @@ async def _run_stages(stage: _Stage, source: AsyncIterator[ArchiveObject] | None
             await stage.tails.close()
         for _ in writers:
             await stage.batches.put(None)
+        await asyncio.gather(*writers)
+        if sweeper is not None:
+            sweeper.cancel()
 
 
 async def _produce(stage: _Stage, objects: AsyncIterator[ArchiveObject], *, announce: bool = True) -> None:
@@ -380,21 +383,10 @@ async def _settled_batches(state: _ObjectState) -> None:
 
 
 async def _read_attempt(stage: _Stage, state: _ObjectState) -> None:
-    """One read of the object; what may be cured by reading again becomes `_ReadBrokeOff`."""
-    try:
-        await _read_object(stage, state)
-    except _transient_read_errors(stage.options.location.is_s3) as exc:
-        code = aws_error_code(exc)
-        if code in _FATAL_READ_CODES:
-            raise
-        if code:  # an answer from S3, not a broken connection
-            operation = getattr(exc, "operation_name", "") or "GetObject"
-            why = f"{operation} answered {describe_failure(exc)}"
-            status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if not retry_later(code, int(status or 0)):
-                raise _ReadRefused(why) from exc
-            raise _ReadBrokeOff(why) from exc
-        raise _ReadBrokeOff(describe_failure(exc)) from exc
+    """One read of the object. What may be cured by reading again is raised as `_ReadBrokeOff`
+    where the bytes are read (`_counted`), and there only: an OSError of anything else (a
+    subscriber, such as a file of ours on a full disk) is never taken for a broken read."""
+    await _read_object(stage, state)
 
 
 def _stops_the_job(exc: Exception) -> bool:
@@ -422,7 +414,24 @@ def _raw_chunks(stage: _Stage, obj: ArchiveObject) -> AsyncIterator[bytes]:
 
 
 async def _counted(stage: _Stage, obj: ArchiveObject, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
+    """The object's raw bytes, counted; a read that breaks off becomes `_ReadBrokeOff`."""
+    transient = _transient_read_errors(stage.options.location.is_s3)
+    while True:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except transient as exc:
+            code = aws_error_code(exc)
+            if code in _FATAL_READ_CODES:
+                raise
+            if not code:  # no answer: a connection broken off, a timeout
+                raise _ReadBrokeOff(describe_failure(exc)) from exc
+            why = f"{getattr(exc, 'operation_name', '') or 'GetObject'} answered {describe_failure(exc)}"
+            status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if retry_later(code, int(status or 0)):
+                raise _ReadBrokeOff(why) from exc
+            raise _ReadRefused(why) from exc  # reading again would only get the same answer
         stage.hub.publish(BytesRead(obj, len(chunk)))
         yield chunk
 

@@ -173,34 +173,44 @@ async def _list_and_dispatch(
     stop: asyncio.Event,
     earlier: EarlierRun | None,
 ) -> None:
-    skip = earlier.finished if earlier is not None else None
-    lines_done = earlier.lines_done if earlier is not None else None
     runs, objects = await list_archive(job.pipeline.location, job.pipeline.since, s3, job.pipeline.shard)
     hub.publish(RunsSelected(runs))
-    collector = asyncio.create_task(pool.collect(hub, stop))
-    try:
-        count = size = 0
-        async for obj in objects:
-            if stop.is_set() or collector.done():
-                break
-            count += 1
-            size += obj.size
-            if skip is not None and skip(obj):
-                hub.publish(ObjectSkipped(obj))  # listed and done before: one event for both
-                continue
-            hub.publish(ObjectListed(obj))
-            await pool.dispatch(obj, stop, lines_done(obj) if lines_done is not None else 0)
-        else:
-            hub.publish(ListingDone(count, size))
-        if stop.is_set():
-            pool.stop()
-        pool.close_queues()
-        await collector
-    finally:
-        if not collector.done():
-            collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collector
+    # One group: the collector republishes the workers' events on this hub, so a subscriber that
+    # raises (--max-bad-rows reached, the checkpoint or --bad-rows on a full disk) ends it; then
+    # the dispatcher, which may be waiting for a slot only the collector frees, is cancelled
+    # instead of waiting forever, and the error ends the run.
+    async with asyncio.TaskGroup() as group:
+        collector = group.create_task(pool.collect(hub, stop))
+        group.create_task(_dispatch(objects, pool, hub, stop, earlier, collector))
+
+
+async def _dispatch(
+    objects: AsyncIterator[ArchiveObject],
+    pool: _Pool,
+    hub: Hub,
+    stop: asyncio.Event,
+    earlier: EarlierRun | None,
+    collector: asyncio.Task[None],
+) -> None:
+    """Hand the listed objects to the workers, then tell them there are no more."""
+    skip = earlier.finished if earlier is not None else None
+    lines_done = earlier.lines_done if earlier is not None else None
+    count = size = 0
+    async for obj in objects:
+        if stop.is_set() or collector.done():
+            break
+        count += 1
+        size += obj.size
+        if skip is not None and skip(obj):
+            hub.publish(ObjectSkipped(obj))  # listed and done before: one event for both
+            continue
+        hub.publish(ObjectListed(obj))
+        await pool.dispatch(obj, stop, lines_done(obj) if lines_done is not None else 0)
+    else:
+        hub.publish(ListingDone(count, size))
+    if stop.is_set():
+        pool.stop()
+    pool.close_queues()
 
 
 class _Pool:

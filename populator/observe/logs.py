@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -162,6 +162,39 @@ class _Select(logging.Filter):
         return record.levelno >= (self.level if ours else max(self.level, logging.WARNING))
 
 
+class _LogFile(logging.FileHandler):
+    """A log file that stops at its first OSError: told to `on_failure`, instead of logging's
+    "--- Logging error ---" and a traceback on stderr for every record after it."""
+
+    def __init__(self, path: Path, on_failure: Callable[[OSError], None] | None) -> None:
+        self.failure: OSError | None = None
+        self._on_failure = on_failure
+        super().__init__(path, encoding="utf-8")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failure is None:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            self._failed(error)
+        else:
+            super().handleError(record)
+
+    def close(self) -> None:
+        try:
+            super().close()  # flushes what a failed write left in the buffer: it fails again
+        except OSError as error:
+            self._failed(error)
+
+    def _failed(self, error: OSError) -> None:
+        if self.failure is None:
+            self.failure = error
+            if self._on_failure is not None:
+                self._on_failure(error)
+
+
 @dataclass
 class LogSetup:
     """Handlers installed on the root logger; `close()` takes them away again."""
@@ -188,9 +221,12 @@ class LogSetup:
                     if isinstance(selector, _Select):
                         selector.hidden.discard(logger_name)
 
-    def add_file(self, path: Path, level: int = logging.INFO) -> None:
-        """Also write every record from `level` (or the stderr level, if lower) to `path`."""
-        handler = logging.FileHandler(path, encoding="utf-8")
+    def add_file(
+        self, path: Path, level: int = logging.INFO, on_failure: Callable[[OSError], None] | None = None
+    ) -> None:
+        """Also write every record from `level` (or the stderr level, if lower) to `path`; a write
+        that fails (a full disk) is told to `on_failure`, once, and the file is written no more."""
+        handler = _LogFile(path, on_failure)
         handler.setFormatter(JsonFormatter() if self.json else PlainFormatter(timestamps=True))
         handler.addFilter(_Select(min(level, self.stderr_level)))
         self._install(handler)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import LocalWriteError, UsageError
 from ..source.archive import split_s3_url
 
 REPORT_NAME = "report.json"
@@ -71,12 +71,16 @@ def local_folder(destination: LogDestination, name: str) -> Path:
 def store(
     destination: LogDestination, name: str, files: dict[str, bytes], *, profile: str | None = None
 ) -> str:
-    """Write `files` into the run's folder; returns where they went. Raises OSError, botocore errors,
-    or `EndpointUnreachable` when S3 cannot be reached."""
+    """Write `files` into the run's folder; returns where they went. Raises `LocalWriteError` (a
+    local folder), botocore errors, or `EndpointUnreachable` when S3 cannot be reached."""
     if not destination.is_s3:
         folder = local_folder(destination, name)
         for file_name, data in files.items():
-            (folder / file_name).write_bytes(data)
+            try:
+                (folder / file_name).write_bytes(data)
+            except OSError as exc:
+                then = "run the same command to keep them (what the checkpoint holds is not written again)."
+                raise LocalWriteError.of("--log-path", folder / file_name, exc, then) from None
         return str(folder)
     asyncio.run(_upload(destination, name, files, profile))
     return destination.folder(name)

@@ -165,6 +165,12 @@ class Tally:
         return self.objects_total > 0 or self.runs > 0
 
     @property
+    def writes_began(self) -> bool:
+        """Whether any item was acknowledged (written, or found there): from now on an error that
+        ends the run no longer means "nothing was written"."""
+        return not self.dry_run and self.items_written + self.already_present > 0
+
+    @property
     def runs_done(self) -> int:
         """Runs whose objects are all listed and each finished, failed or skipped."""
         # A copy first: progress displays read this from their own thread.
