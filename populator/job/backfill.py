@@ -146,7 +146,7 @@ async def _run(
         if job.checkpoint is not None and not job.dry_run:
             journal = await _open_journal(job, resources)
             resources.push_async_callback(journal.aclose)
-            journal.on_failure = faults.report
+            journal.report_failures_to(faults.report)
             tally.checkpoint = journal.path
         earlier = destination.attach(journal, hub, resources)
         if journal is not None and (journal.finished_count or journal.partly_done):

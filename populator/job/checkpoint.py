@@ -130,6 +130,7 @@ def parse_checkpoint(raw: str) -> Path | S3Checkpoint:
 
 
 class _Store(Protocol):
+    on_failure: Callable[[BaseException], None] | None  # a background commit that failed
     def write_group(self, records: list[bytes]) -> None: ...
     async def drain(self) -> None: ...
     def close(self) -> None: ...
@@ -163,6 +164,12 @@ class Journal:
         # Told of a group commit that failed on the timer, where no caller would see it raised
         # (`run_job` ends the run with it); without one, it is logged and raised by the next record.
         self.on_failure: Callable[[BaseException], None] | None = None
+
+    def report_failures_to(self, callback: Callable[[BaseException], None]) -> None:
+        """Whom to tell of a commit that fails where no caller would see it raised: a group on
+        the timer, or an S3 segment written in the background."""
+        self.on_failure = callback
+        self._store.on_failure = callback
 
     # --------------------------------------------------------------- opening
 
@@ -312,6 +319,7 @@ class _FileStore:
     def __init__(self, handle: BinaryIO, path: Path) -> None:
         self._handle = handle
         self._path = path
+        self.on_failure: Callable[[BaseException], None] | None = None  # a file commits in line
 
     def write_group(self, records: list[bytes]) -> None:
         try:
@@ -342,6 +350,9 @@ class _S3Store:
         self._writer: asyncio.Task[None] | None = None
         self._conditional = True  # If-None-Match, until the endpoint says it does not know it
         self.failure: BaseException | None = None
+        # Told at once when a segment cannot be written (`run_job` ends the run with it): the
+        # run stops instead of writing on with nothing recorded, each later segment failing too.
+        self.on_failure: Callable[[BaseException], None] | None = None
 
     def write_group(self, records: list[bytes]) -> None:
         if self._writer is None:
@@ -350,13 +361,27 @@ class _S3Store:
 
     async def _write_segments(self) -> None:
         while (body := await self._queue.get()) is not None:
+            if self.failure is not None:
+                continue  # one failure is enough: each later segment would wait out its retries too
             self._sequence += 1
             key = f"{self._prefix}{self._name}-{self._sequence:06d}{SEGMENT_SUFFIX}"
             try:
                 await self._put(key, body)
-            except Exception as exc:  # kept for drain: the objects are simply read again next time
-                self.failure = self.failure or exc
-                log.error("checkpoint segment s3://%s/%s could not be written: %s", self._bucket, key, exc)
+            except Exception as exc:  # the objects are read again next time; the run stops now
+                self.failure = exc
+                if self.on_failure is not None:
+                    self.on_failure(self._failure_error())
+
+    def _failure_error(self) -> UsageError:
+        from ..sink.writes import describe_failure
+
+        assert self.failure is not None
+        return UsageError(
+            f"the checkpoint under s3://{self._bucket}/{self._prefix} could not be written "
+            f"({describe_failure(self.failure)}): the run stopped, so as not to go on with nothing "
+            "recorded. What was written since the last segment is read (and written) again by the next "
+            "run. Check s3:PutObject on the checkpoint prefix, then run the same command."
+        )
 
     async def _put(self, key: str, body: bytes) -> None:
         from botocore.exceptions import ClientError
@@ -377,11 +402,7 @@ class _S3Store:
             self._queue.put_nowait(None)
             await self._writer
         if self.failure is not None:
-            raise UsageError(
-                f"the checkpoint under s3://{self._bucket}/{self._prefix} could not be written "
-                f"({self.failure}); objects finished since the last segment written are read again "
-                "by the next run. Check s3:PutObject on the checkpoint prefix."
-            )
+            raise self._failure_error()
 
     def close(self) -> None:
         if self._writer is not None and not self._writer.done():

@@ -210,3 +210,29 @@ def test_kill_9_then_a_fresh_machine_resumes_from_the_s3_checkpoint(
     assert data["objects_skipped"] + data["objects_done"] == len(expected.objects)
     assert data["checkpoint"].startswith(checkpoint)
     assert set(table_items(aws.boto3_client("dynamodb"), unique_name)) == set(expected.live_items())
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_the_run_at_once(
+    aws, dynamo_proxy, s3_proxy, unique_name, bucket, tmp_path
+):
+    """S3 refuses the checkpoint's segments: the run stops at the first one (it does not write on
+    with nothing recorded, each segment waiting out its retries), exit 1 since items were written."""
+    root = tmp_path / "archive"
+    write_archive(root, SampleSpec(runs=1, parts_per_run=3, events_per_part=2000, now=NOW))
+    storage, resolver = write_configs(tmp_path, unique_name)
+    dynamo_proxy.limit_capacity(2000)  # a run of about 3 s: long enough for a segment mid-run
+    s3_proxy.deny_operations = frozenset({"PutObject"})
+    env = dict(aws.env, AWS_ENDPOINT_URL_DYNAMODB=dynamo_proxy.url, AWS_ENDPOINT_URL_S3=s3_proxy.url)
+    report = tmp_path / "report.json"
+    started = time.monotonic()
+    result = run_populator(
+        "run", str(root), str(storage), str(resolver), "--on-demand", "--processes", "1",
+        "--checkpoint", f"s3://{bucket}/checkpoints/", "--report", str(report), env=env,
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    assert "the checkpoint under s3://" in result.stderr and "s3:PutObject" in result.stderr
+    assert "run the same command to go on" in result.stderr and "Traceback" not in result.stderr
+    data = json.loads(report.read_text())
+    assert 0 < data["items_written"] < 6000  # stopped, and what was acknowledged is counted
+    assert took < 30, took
