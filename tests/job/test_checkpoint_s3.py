@@ -220,7 +220,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_at_once(
     root = tmp_path / "archive"
     write_archive(root, SampleSpec(runs=1, parts_per_run=3, events_per_part=2000, now=NOW))
     storage, resolver = write_configs(tmp_path, unique_name)
-    dynamo_proxy.limit_capacity(2000)  # a run of about 3 s: long enough for a segment mid-run
+    dynamo_proxy.limit_capacity(1000)  # a run of about 5 s: the first segment is due after 1 s
     s3_proxy.deny_operations = frozenset({"PutObject"})
     env = dict(aws.env, AWS_ENDPOINT_URL_DYNAMODB=dynamo_proxy.url, AWS_ENDPOINT_URL_S3=s3_proxy.url)
     report = tmp_path / "report.json"
@@ -234,5 +234,6 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_at_once(
     assert "the checkpoint under s3://" in result.stderr and "s3:PutObject" in result.stderr
     assert "run the same command to go on" in result.stderr and "Traceback" not in result.stderr
     data = json.loads(report.read_text())
-    assert 0 < data["items_written"] < 6000  # stopped, and what was acknowledged is counted
+    assert data["items_written"] > 0  # what was acknowledged is counted
+    assert data["objects_done"] < 3  # stopped there and then, not at the end
     assert took < 30, took
