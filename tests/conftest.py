@@ -9,6 +9,8 @@
   in front of moto, stopped after the test.
 * ``unique_name``: a fresh ``t-<8 hex>`` name; the server is shared, so tests isolate
   themselves with unique bucket/table names instead of resetting it.
+
+Every test runs in its own directory and with its own ``POPULATOR_CACHE_DIR`` (autouse).
 """
 
 from __future__ import annotations
@@ -100,6 +102,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def _work_in_tmp_path(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test runs in its own directory: checkpoints (`.populator/`) land there."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test has its own populator cache (remembered Iglu lookups), outside its working
+    directory, never the user's; subprocesses inherit it through the environment."""
+    monkeypatch.setenv("POPULATOR_CACHE_DIR", str(tmp_path_factory.mktemp("populator-cache")))
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@
 `parse_resolver_config` turns a resolver config document (validated against the bundled
 `resolver-config` schema) into a `ResolverConfig`; `ResolverConfig.resolve` finds a schema in its
 repositories the way Iglu clients do, falling back to the schemas bundled with populator only when
-no repository answers. An HTTP repository is asked through `iglu_http`, an embedded one is read
-here; `validation` checks an instance against the schema found and words the problems.
+no repository answers. An HTTP repository is asked through `iglu_http`, and what it said is
+remembered for the config's `cacheTtl` through `iglu_cache` (so a repository that does not answer
+holds up one start, not every start; a lookup that waits on the network says so); an embedded one
+is read here. `validation` checks an instance against the schema found and words the problems.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +28,9 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import SchemaError
 
 from ..errors import ConfigError
-from .iglu_http import fetch_schema, redact_uri
+from . import iglu_http
+from .iglu_cache import Entry, IgluCache, span
+from .iglu_http import Fetched, fetch_schema, redact_uri
 from .secret import Secret
 from .validation import format_path, shorten, validate
 
@@ -38,6 +44,8 @@ SUPPORTED_RESOLVER_VERSIONS = ("1-0-0", "1-0-1", "1-0-2", "1-0-3")
 #: The package directory is itself an embedded Iglu repository: `<this>/schemas/<vendor>/...`.
 BUNDLED_REGISTRY_PATH = Path(__file__).resolve().parent
 BUNDLED = "the copy bundled with populator"
+#: An HTTP lookup that has not answered after this long is announced while it waits.
+WAIT_NOTICE_SECONDS = 1.0
 
 _SCHEMA_VER = r"[1-9][0-9]*-(?:0|[1-9][0-9]*)-(?:0|[1-9][0-9]*)"
 _IGLU_URI = re.compile(rf"iglu:([a-zA-Z0-9\-_.]+)/([a-zA-Z0-9\-_]+)/([a-zA-Z0-9\-_]+)/({_SCHEMA_VER})")
@@ -126,9 +134,13 @@ class Attempt:
     repository: Repository
     found: dict[str, Any] | None
     problem: str  # why nothing usable came back; empty when found
+    waited: float = 0.0  # seconds spent, when the lookup was slow enough to be announced
+    remember: bool = True  # False for an apikey refused: the user may be correcting it
+    note: str = ""  # where the answer came from, when not from the repository just now
 
     def describe(self) -> str:
-        return f"{self.repository.describe()}: {self.problem}"
+        text = f"{self.repository.describe()}: {self.problem}"
+        return f"{text}, {self.note}" if self.note else text
 
 
 @dataclass(frozen=True)
@@ -156,8 +168,10 @@ class ResolverConfig:
         )
 
     def attempts(self, key: SchemaKey) -> Iterator[Attempt]:
+        """Each repository's answer in order; HTTP ones through the cache (`cacheSize`, `cacheTtl`)."""
+        cache = IgluCache.for_resolver(self.cache_size, self.cache_ttl)
         for repository in self.prioritized(key):
-            yield lookup(repository, key)
+            yield remembered(repository, key, cache) if repository.kind == "http" else lookup(repository, key)
 
     def resolve(self, key: SchemaKey) -> ResolvedSchema:
         """The first repository that answers wins; the bundled copy only when none does.
@@ -168,6 +182,9 @@ class ResolverConfig:
         tried: list[Attempt] = []
         for attempt in self.attempts(key):
             if attempt.found is not None:
+                found_in = attempt.repository.name
+                for waited in (a for a in tried if a.waited):  # a wait is told once, here or below
+                    logger.warning("looking up %s in %s; found in %r.", key.uri, waited.describe(), found_in)
                 return ResolvedSchema(key, attempt.found, attempt.repository.name)
             tried.append(attempt)
         summary = "; ".join(a.describe() for a in tried)
@@ -224,16 +241,86 @@ def bundled_schema(key: SchemaKey) -> dict[str, Any] | None:
 
 def lookup(repository: Repository, key: SchemaKey) -> Attempt:
     """Ask one repository for one schema; a schema that comes back is checked before it counts."""
+    waited, refused = 0.0, False
     if repository.kind == "embedded":
         document, problem = _lookup_embedded(repository, key)
     else:
-        document, problem = fetch_schema(repository.schema_url(key), repository.apikey)
+        fetched, announced = _fetch_announced(repository, key)
+        document, problem, refused = fetched.document, fetched.problem, fetched.access_refused
+        waited = fetched.seconds if announced else 0.0
     found: dict[str, Any] | None = None
     if document is not None:
         problem = _schema_problem(document, key)
         if not problem and isinstance(document, dict):  # no problem: it is an object, a JSON Schema
             found = document
-    return Attempt(repository, found, problem)
+    return Attempt(repository, found, problem, waited=waited, remember=not refused)
+
+
+def remembered(repository: Repository, key: SchemaKey, cache: IgluCache) -> Attempt:
+    """An HTTP repository's answer: from the cache while it is fresh, otherwise asked and remembered.
+
+    As Snowplow's resolvers do, a schema the repository served before (its entry expired) beats a
+    failure now, and is stamped again so that a repository that stopped answering is not waited
+    for at every start. An answer that had to be waited for notes the time spent and whether it
+    was remembered; one from the cache notes how old it is.
+    """
+    now = time.time()
+    entry = cache.read(repository.location, key.uri)
+    if entry is not None and entry.schema is not None and _schema_problem(entry.schema, key):
+        entry = None  # not this key's schema: a damaged entry, replaced below
+    if entry is not None and cache.fresh(entry, now):
+        age, left = span(now - entry.stored_at), span(cache.ttl - (now - entry.stored_at))
+        note = f"as remembered from {age} ago (asked again in {left}, or at once without {cache.directory})"
+        return Attempt(repository, entry.schema, entry.problem, note=note)
+    attempt = lookup(repository, key)
+    spent = f"{attempt.waited:.1f} s spent" if attempt.waited else ""
+    if attempt.found is None and entry is not None and entry.schema is not None:
+        age = span(now - entry.stored_at)
+        kept = cache.write(repository.location, key.uri, Entry(now, entry.schema, ""), repository.apikey)
+        again = f"not remembered: {kept}" if kept else f"remembered again for {span(cache.ttl)}"
+        logger.warning(
+            "looking up %s in %s: %s%s; using the schema it served %s ago (%s).",
+            key.uri, repository.describe(), attempt.problem, f", {spent}" if spent else "", age, again,
+        )  # fmt: skip
+        return Attempt(repository, entry.schema, "", note=f"served {age} ago")
+    kept = "an apikey refused is asked about again at every start"
+    if attempt.remember:
+        fresh = Entry(now, attempt.found, attempt.problem)
+        kept = cache.write(repository.location, key.uri, fresh, repository.apikey)
+    if attempt.waited and attempt.found is not None:
+        logger.info("looking up %s in %s: found, %s.", key.uri, repository.describe(), spent)
+    elif attempt.waited:
+        outcome = (
+            f"not remembered ({kept}): the next start waits again"
+            if kept
+            else f"remembered for {span(cache.ttl)} in {cache.directory}: starts until then do not wait"
+        )
+        return replace(attempt, note=f"{spent}; {outcome}")
+    return attempt
+
+
+def _fetch_announced(repository: Repository, key: SchemaKey) -> tuple[Fetched, bool]:
+    """The GET, announced when it has not answered after WAIT_NOTICE_SECONDS: (what came, announced)."""
+    announced = threading.Event()
+
+    def announce() -> None:
+        announced.set()
+        logger.warning(
+            "looking up %s in %s: no answer after %g s; waiting up to %.0f s in all (%d attempts, %g s "
+            "each) before going on without it.",
+            key.uri, repository.describe(), WAIT_NOTICE_SECONDS, iglu_http.longest_wait(),
+            1 + iglu_http.HTTP_RETRIES, iglu_http.HTTP_TIMEOUT,
+        )  # fmt: skip
+
+    timer = threading.Timer(WAIT_NOTICE_SECONDS, announce)
+    timer.daemon = True
+    timer.start()
+    try:
+        fetched = fetch_schema(repository.schema_url(key), repository.apikey)
+    finally:
+        timer.cancel()
+        timer.join()
+    return fetched, announced.is_set()
 
 
 def _lookup_embedded(repository: Repository, key: SchemaKey) -> tuple[object, str]:
