@@ -9,7 +9,8 @@
 - `execute`: a job run with its displays, signals and summary, and its exit code.
 - `failures`: the one place where an exception that ends a command is told and becomes its
   exit code (the codes themselves are in `populator/errors.py`).
-- `watch`: the displays, logs and report one job opens and closes.
+- `watch`: the displays, logs and report one job opens and closes; `outputs`: what the operator
+  asked to see and keep, checked.
 - `plan_view`, `verify_view`: what `plan` and `verify` print.
 
 The top of the house: imports any room, and no room imports it.

@@ -43,7 +43,8 @@ from ..observe.progress import print_summary
 from ..observe.report import Tally
 from .failures import consoles, report_failure, settle
 from .groups import OutputArguments
-from .watch import RunOutputs, RunWatch, run_outputs
+from .outputs import RunOutputs, run_outputs
+from .watch import RunWatch
 
 log = logging.getLogger("populator.run")
 T = TypeVar("T")

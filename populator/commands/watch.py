@@ -14,14 +14,13 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from ..errors import EXIT_OK, LocalWriteError, PopulatorError, UsageError, exit_code_for
+from ..errors import EXIT_OK, LocalWriteError, PopulatorError, exit_code_for
 from ..job.destination import IMPORTING
 from ..job.spec import BackfillJob
 from ..observe import logs
@@ -34,38 +33,15 @@ from ..observe.logstore import (
     LogDestination,
     folder_name,
     local_folder,
-    parse_log_path,
     store,
 )
-from ..observe.progress import DEFAULT_INTERVAL_SECONDS, PROGRESS_LOGGER, LiveProgress, ProgressLog
+from ..observe.progress import PROGRESS_LOGGER, LiveProgress, ProgressLog
 from ..observe.report import Tally, report_bytes, run_report
 from ..observe.timeline import Timeline, TimelineSampler
+from .outputs import RunOutputs
 
 log = logging.getLogger(RUN_LOGGER)
-
-
-@dataclass(frozen=True)
-class RunOutputs:
-    """What the operator asked to see and keep."""
-
-    quiet: bool = False
-    progress_interval: float = DEFAULT_INTERVAL_SECONDS
-    log_level: str | None = None  # None: see logs.default_level
-    json_logs: bool = False
-    report: Path | None = None
-    log_path: LogDestination | None = None
-    command: str | None = None  # the command line, for the report
-
-
 _RESUMES = "run the same command: it resumes."
-
-
-def check_report_path(path: Path) -> None:
-    """Fail early (exit 2, before any work) when the report could not be written."""
-    if path.is_dir():
-        raise UsageError(f"--report {str(path)!r} is a directory; pass a file name.")
-    if not path.parent.is_dir():
-        raise UsageError(f"--report {str(path)!r}: the directory {str(path.parent)!r} does not exist.")
 
 
 class RunWatch:
@@ -278,27 +254,3 @@ class RunWatch:
             self._log_file.unlink(missing_ok=True)
         if self._own_logs is not None:
             self._own_logs.close()
-
-
-def run_outputs(
-    *,
-    quiet: bool = False,
-    progress_interval: float = DEFAULT_INTERVAL_SECONDS,
-    log_level: str | None = None,
-    json_logs: bool = False,
-    report: Path | None = None,
-    log_path: str | None = None,
-    command: str | None = None,
-) -> RunOutputs:
-    """The command line's output options, checked: raises UsageError before any work."""
-    if report is not None:
-        check_report_path(report)
-    return RunOutputs(
-        quiet=quiet,
-        progress_interval=progress_interval,
-        log_level=log_level,
-        json_logs=json_logs,
-        report=report,
-        log_path=parse_log_path(log_path) if log_path else None,
-        command=command,
-    )

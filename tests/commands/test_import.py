@@ -20,7 +20,7 @@ from rich.console import Console
 
 from populator.commands.build import ImportArguments, build_job
 from populator.commands.execute import execute
-from populator.commands.watch import RunOutputs
+from populator.commands.outputs import RunOutputs
 from populator.events import TTL_SECONDS
 from populator.samples.archive import SampleSpec, write_archive
 from populator.samples.expected import ExpectedManifest

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from populator.commands.build import build_job
 from populator.commands.execute import execute
-from populator.commands.watch import RunOutputs
+from populator.commands.outputs import RunOutputs
 from populator.errors import EXIT_FAILED, EXIT_USAGE, LocalWriteError, exit_code_for
 from populator.job.checkpoint import GROUP_SECONDS, FinishedObject, JobIdentity, Journal
 from populator.observe.logstore import LOG_NAME, parse_log_path

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from populator.commands.build import build_job
 from populator.commands.execute import execute
-from populator.commands.watch import RunOutputs
+from populator.commands.outputs import RunOutputs
 from populator.samples.archive import SampleSpec, write_archive
 from tests.support.backfill_helpers import NOW, table_items, write_configs
 from tests.support.full_disk import DiskFull, deadline

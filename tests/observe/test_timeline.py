@@ -61,7 +61,7 @@ def test_a_runs_report_holds_its_timeline(tmp_path) -> None:
 
     from populator.commands.build import build_job
     from populator.commands.execute import execute
-    from populator.commands.watch import RunOutputs
+    from populator.commands.outputs import RunOutputs
     from populator.samples.archive import SampleSpec, write_archive
     from tests.support.backfill_helpers import NOW, write_configs
 
