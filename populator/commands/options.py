@@ -19,6 +19,7 @@ from ..job.spec import DEFAULT_POLL_SECONDS
 from ..job.spec import DEFAULT_VERIFY_SAMPLE as DEFAULT_VERIFY_SAMPLE
 from ..observe import logs
 from ..observe.progress import DEFAULT_INTERVAL_SECONDS
+from ..observe.status_feed import DEFAULT_STATUS_INTERVAL as DEFAULT_STATUS_INTERVAL
 from ..sink.pricing import DEFAULT_PRICE_PER_GB_IMPORT as DEFAULT_PRICE_PER_GB_IMPORT
 from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU
 from ..sink.staging import DEFAULT_ITEMS_PER_OBJECT as DEFAULT_ITEMS_PER_OBJECT
@@ -291,4 +292,17 @@ LogPath = Annotated[
         "directory or s3://bucket/prefix/.",
     ),
 ]
+StatusInterval = Annotated[
+    float, typer.Option("--status-interval", min=0.5, help="Seconds between status snapshots (--log-path).")
+]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+# `status` only
+StatusLocation = Annotated[
+    str, typer.Argument(metavar="LOG_PATH", help="The runs' --log-path: a directory or s3://bucket/prefix/.")
+]
+StaleAfter = Annotated[
+    str, typer.Option("--stale-after", help="A running shard is stale after this long without a snapshot.")
+]
+Watch = Annotated[bool, typer.Option("--watch", help="Redraw every --interval seconds until Ctrl-C.")]
+WatchInterval = Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between two readings.")]
+Html = Annotated[Path | None, typer.Option("--html", help="Also write it as an HTML page to this file.")]
