@@ -12,6 +12,7 @@
 | 3 | an unexpected internal error: a bug in populator |
 | 4 | stopped at a limit (--max-write-units, --max-cost, --max-duration); the same command goes on |
 | 5 | stopped by an outage: no answer for longer than --max-outage; the same command goes on |
+| 6 | `populator status` only: shards are still running, and none needs anyone |
 | 130, 143 | interrupted by SIGINT, SIGTERM; the same command goes on |
 
 The AWS error codes that mean "you may not" are listed here once, for every caller that has to
@@ -31,6 +32,7 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_LIMIT_REACHED = 4
 EXIT_OUTAGE = 5
+EXIT_RUNNING = 6  # `populator status`: the job goes on by itself (0 is done, 1 needs someone)
 EXIT_SIGINT = 128 + signal.SIGINT  # 130
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 EXIT_SIGNALS = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
@@ -43,6 +45,7 @@ EXIT_STATUS = {
     EXIT_INTERNAL: "internal_error",
     EXIT_LIMIT_REACHED: "limit_reached",
     EXIT_OUTAGE: "outage",
+    EXIT_RUNNING: "running",
     EXIT_SIGINT: "interrupted",
     EXIT_SIGTERM: "interrupted",
 }

@@ -12,6 +12,8 @@
 - `watch`: the displays, logs and report one job opens and closes; `outputs`: what the operator
   asked to see and keep, checked.
 - `plan_view`, `verify_view`: what `plan` and `verify` print.
+- `status`: a fleet at a glance from the snapshots under a `--log-path`; `status_view`: what it
+  prints (a table a job, 80 columns) and its small HTML page.
 
 The top of the house: imports any room, and no room imports it.
 """

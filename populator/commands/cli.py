@@ -18,7 +18,7 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, UsageError
-from . import import_table, plan, run, verify
+from . import import_table, plan, run, status, verify
 from .failures import consoles, report_failure
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app = typer.Typer(
     "  populator run s3://acme/enriched/archive/ dynamodb.json iglu_resolver.json --since 2026-06-01 "
     "--report report.json\n\n"
     "  populator verify s3://acme/enriched/archive/ dynamodb.json iglu_resolver.json --since 2026-06-01\n\n"
+    "  populator status s3://acme/populator/logs/ (the --log-path of a fleet of shards)\n\n"
     "Try it without AWS: populator demo. Shell completion: populator --install-completion.",
 )
 
@@ -73,6 +74,7 @@ app.command(epilog=run.EXAMPLES)(run.run)
 app.command(epilog=plan.EXAMPLES)(plan.plan)
 app.command(epilog=verify.EXAMPLES)(verify.verify)
 app.command("import", epilog=import_table.EXAMPLES)(import_table.import_table)
+app.command(epilog=status.EXAMPLES)(status.status)
 app.command(epilog="Example:\n\n  populator demo --events 20000")(demo)
 
 

@@ -225,6 +225,7 @@ def run_command(make_job: Callable[[], BackfillJob], outputs: OutputArguments) -
     logs.configure_logging(
         level=outputs.log_level, json_logs=outputs.json_logs, quiet=outputs.quiet, terminal=err.is_terminal
     )
+    resume = shlex.join(["populator", *(arg for arg in sys.argv[1:] if arg != "--restart")])
     try:
         checked = run_outputs(
             quiet=outputs.quiet,
@@ -234,11 +235,12 @@ def run_command(make_job: Callable[[], BackfillJob], outputs: OutputArguments) -
             report=outputs.report,
             log_path=outputs.log_path,
             command=shlex.join(["populator", *sys.argv[1:]]),
+            resume_command=resume,
+            status_interval=outputs.status_interval,
         )
         job = make_job()
     except UsageError as exc:
         raise typer.Exit(report_failure(exc, err)[0]) from None
-    resume = shlex.join(["populator", *(arg for arg in sys.argv[1:] if arg != "--restart")])
     runtime.keep_freed_memory()
     raise typer.Exit(execute(job, out, err, resume_command=resume, outputs=checked))
 

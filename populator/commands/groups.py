@@ -23,6 +23,7 @@ from .options import (
     DEFAULT_PROGRESS_INTERVAL,
     DEFAULT_READ_ATTEMPTS,
     DEFAULT_RETRY_BASE_DELAY,
+    DEFAULT_STATUS_INTERVAL,
     Archive,
     BadRows,
     Checkpoint,
@@ -46,6 +47,7 @@ from .options import (
     RetryBaseDelay,
     Shard,
     Since,
+    StatusInterval,
     StorageConfig,
 )
 
@@ -95,6 +97,7 @@ class OutputArguments:
     json_logs: JsonLogs = False
     report: Report = None
     log_path: LogPath = None
+    status_interval: StatusInterval = DEFAULT_STATUS_INTERVAL
 
 
 def grouped(command: F) -> F:

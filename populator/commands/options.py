@@ -19,6 +19,7 @@ from ..job.spec import DEFAULT_POLL_SECONDS
 from ..job.spec import DEFAULT_VERIFY_SAMPLE as DEFAULT_VERIFY_SAMPLE
 from ..observe import logs
 from ..observe.progress import DEFAULT_INTERVAL_SECONDS
+from ..observe.status_feed import DEFAULT_STATUS_INTERVAL as DEFAULT_STATUS_INTERVAL
 from ..sink.pricing import DEFAULT_PRICE_PER_GB_IMPORT as DEFAULT_PRICE_PER_GB_IMPORT
 from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU
 from ..sink.staging import DEFAULT_ITEMS_PER_OBJECT as DEFAULT_ITEMS_PER_OBJECT
@@ -290,5 +291,8 @@ LogPath = Annotated[
         help="Keep the report and log of the run in a populator-<time>-<table>/ folder under this local "
         "directory or s3://bucket/prefix/.",
     ),
+]
+StatusInterval = Annotated[
+    float, typer.Option("--status-interval", min=0.5, help="Seconds between status snapshots (--log-path).")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

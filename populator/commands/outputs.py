@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..observe.logstore import LogDestination, parse_log_path
 from ..observe.progress import DEFAULT_INTERVAL_SECONDS
+from ..observe.status_feed import DEFAULT_STATUS_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class RunOutputs:
     report: Path | None = None
     log_path: LogDestination | None = None
     command: str | None = None  # the command line, for the report
+    resume_command: str | None = None  # the command to go on with, for the status snapshot
+    status_interval: float = DEFAULT_STATUS_INTERVAL  # seconds between status snapshots
 
 
 def check_report_path(path: Path) -> None:
@@ -41,6 +44,8 @@ def run_outputs(
     report: Path | None = None,
     log_path: str | None = None,
     command: str | None = None,
+    resume_command: str | None = None,
+    status_interval: float = DEFAULT_STATUS_INTERVAL,
 ) -> RunOutputs:
     """The command line's output options, checked: raises UsageError before any work."""
     if report is not None:
@@ -53,4 +58,6 @@ def run_outputs(
         report=report,
         log_path=parse_log_path(log_path) if log_path else None,
         command=command,
+        resume_command=resume_command,
+        status_interval=status_interval,
     )

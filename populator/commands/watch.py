@@ -3,13 +3,15 @@
 `RunWatch` chooses the displays (a live display on a terminal, progress log lines elsewhere,
 nothing but errors with `--quiet`), installs logging (stderr, plus a file for `--log-path`),
 subscribes the event log, and at the end writes `--report` and stores report and log under
-`--log-path`. `execute` goes through it for `run`, `import` and the demo. An import is shown in
-two phases: its staging with the same display as `run`, then its wait on DynamoDB.
+`--log-path` (where the run's status snapshot is also published as it goes, for `populator
+status`). `execute` goes through it for `run`, `import` and the demo. An import is shown in two
+phases: its staging with the same display as `run`, then its wait on DynamoDB.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import tempfile
@@ -37,6 +39,7 @@ from ..observe.logstore import (
 )
 from ..observe.progress import PROGRESS_LOGGER, LiveProgress, ProgressLog
 from ..observe.report import Tally, report_bytes, run_report
+from ..observe.status_feed import StatusFeed
 from ..observe.timeline import Timeline, TimelineSampler
 from .outputs import RunOutputs
 
@@ -72,6 +75,7 @@ class RunWatch:
         self._temp_log = False
         self._log_failure: LocalWriteError | None = None
         self._tell: Callable[[BaseException], None] | None = None
+        self._feed: StatusFeed | None = None
         self.error: str | None = None
 
     @property
@@ -97,6 +101,7 @@ class RunWatch:
         self._setup = setup
         if self._outputs.log_path is not None:
             self._open_log_file(self._outputs.log_path)
+            self._feed = self._status_feed(self._outputs.log_path).__enter__()
         self._sampler.__enter__()
         job = self._job
         log.info(
@@ -139,6 +144,20 @@ class RunWatch:
         if report is not None and self._log_failure is not None:
             report(self._log_failure)
 
+    def _status_feed(self, destination: LogDestination) -> StatusFeed:
+        """The run's status snapshot, published under `<log path>/status/<job>/` as it goes."""
+        from ..observe.shard_status import JobFacts, StatusSource
+        from ..observe.status_store import StatusWriter
+
+        job = self._job
+        key = dataclasses.replace(job.identity, shard=None).name() + ("-dry-run" if job.dry_run else "")
+        ident = job.identity
+        facts = JobFacts(key, ident.archive, ident.table, ident.since, ident.mode, job.dry_run, job.shard)
+        source = StatusSource(self._tally, facts, started=self._started, command=self._outputs.resume_command)
+        writer = StatusWriter(destination, source.key, profile=job.profile)
+        forks = job.processes if job.processes > 1 else 0  # its first write waits for the workers
+        return StatusFeed(source, writer, self._outputs.status_interval, forks=forks)
+
     @contextlib.contextmanager
     def display(self, phase: str) -> Iterator[None]:
         """Progress while a phase runs: the live display, and/or periodic log lines. The wait on
@@ -177,6 +196,8 @@ class RunWatch:
             job=self._job_fields(),
             error=self.error,
         )
+        if self._feed is not None:
+            self._feed.finish(exit_code, self.error)
         tally = self._tally
         log.info(
             "finished (exit %d): %d of %d objects done, %d failed; %s items %s in %.1f s",
@@ -248,6 +269,8 @@ class RunWatch:
 
     def __exit__(self, *exc: Any) -> None:
         self._sampler.__exit__(None, None, None)
+        if self._feed is not None:
+            self._feed.__exit__(None, None, None)
         if self._setup is not None:
             self._setup.close_file()
         if self._temp_log and self._log_file is not None:

@@ -73,13 +73,14 @@ def new_session(profile: str | None) -> AioSession:
         raise UsageError(f"AWS profile {profile!r} is not in your AWS config or credentials file.") from None
 
 
-def s3_client(session: AioSession, settings: AwsSettings) -> Any:
+def s3_client(session: AioSession, settings: AwsSettings, *, attempts: int | None = None) -> Any:
     """An async S3 client context manager; botocore's standard retries cover GET and LIST.
 
     Six attempts a request, unless the user set their own (`AWS_MAX_ATTEMPTS`, or `max_attempts`
-    in the profile), as for the AWS CLI.
+    in the profile), as for the AWS CLI; `attempts` overrides both (a status snapshot, replaced
+    seconds later, is not worth long retries).
     """
-    attempts = session.get_config_variable("max_attempts") or S3_ATTEMPTS
+    attempts = attempts or session.get_config_variable("max_attempts") or S3_ATTEMPTS
     config = AioConfig(
         max_pool_connections=settings.pool_size,
         retries={"mode": "standard", "total_max_attempts": int(attempts)},

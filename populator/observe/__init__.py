@@ -6,6 +6,10 @@
 - `timeline`: the run's figures every few seconds, bounded, for the report.
 - `import_progress`: what an import adds (`ImportTally`, its display, progress and summary).
 - `logs`, `eventlog`, `logstore`: logging set-up, events as log lines, `--log-path`.
+- `shard_status`: a run's status snapshot (job, shard, state, figures) and where it is kept;
+  `status_store`: snapshots written and read under `--log-path` (local or S3); `status_feed`:
+  the thread that publishes a run's snapshot as it goes; `fleet`: the snapshots judged at a
+  moment (running, finished, failed, stale, missing), per job, for `populator status`.
 
 Stages never print; everything here reads events. Imports the layers below it (`events`,
 `config`, and the record types of `source` and `sink`).

@@ -94,12 +94,14 @@ def test_the_report_equals_what_the_table_holds_and_keeps_no_secret(aws, unique_
     assert report["table"] == unique_name and report["archive"] == str(root)
     assert report["items_per_s"] > 0 and report["duration_s"] > 0
 
-    [folder] = log_dir.iterdir()
+    [folder, status] = sorted(log_dir.iterdir())
     assert folder.name.startswith("populator-") and folder.name.endswith(unique_name)
+    [snapshot] = status.glob(f"{unique_name}-*/unsharded.json")  # for `populator status`
+    assert json.loads(snapshot.read_text())["state"] == "finished"
     assert json.loads((folder / "report.json").read_text())["items_written"] == len(found)
     log_text = (folder / "populator.log").read_text()
     assert "runs selected: 3" in log_text and "object done: " in log_text and "progress: " in log_text
-    for text in (report_path.read_text(), log_text, result.stdout, result.stderr):
+    for text in (report_path.read_text(), log_text, snapshot.read_text(), result.stdout, result.stderr):
         assert SECRET not in text
         assert "\x1b[" not in text
 
@@ -116,6 +118,10 @@ def test_log_path_on_s3_gets_the_report_and_the_log(aws, unique_name, tmp_path, 
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=f"{unique_name}-logs")["Contents"])
+    status = keys.pop()  # populator/status/<job>/unsharded.json, for `populator status`
+    assert status.startswith(f"populator/status/{unique_name}-") and status.endswith("/unsharded.json")
+    snapshot = s3.get_object(Bucket=f"{unique_name}-logs", Key=status)["Body"].read().decode()
+    assert json.loads(snapshot)["state"] == "finished" and SECRET not in snapshot
     assert len(keys) == 2 and all(k.startswith("populator/populator-") for k in keys)
     assert keys[0].endswith("/populator.log") and keys[1].endswith("/report.json")
     log_lines = s3.get_object(Bucket=f"{unique_name}-logs", Key=keys[0])["Body"].read().decode().splitlines()
