@@ -18,7 +18,7 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, UsageError
-from . import import_table, plan, run, verify
+from . import import_table, plan, report, run, verify
 from .failures import consoles, report_failure
 
 app = typer.Typer(
@@ -73,6 +73,7 @@ app.command(epilog=run.EXAMPLES)(run.run)
 app.command(epilog=plan.EXAMPLES)(plan.plan)
 app.command(epilog=verify.EXAMPLES)(verify.verify)
 app.command("import", epilog=import_table.EXAMPLES)(import_table.import_table)
+app.command(epilog=report.EXAMPLES)(report.report)
 app.command(epilog="Example:\n\n  populator demo --events 20000")(demo)
 
 
