@@ -61,6 +61,8 @@ def test_what_the_dockerfile_copies_builds_the_package_with_its_schemas(tmp_path
     bundled = [n for n in names if n.startswith("populator/config/schemas/")]
     shipped = [p for p in (ROOT / "populator" / "config" / "schemas").rglob("*") if p.is_file()]
     assert len(bundled) == len(shipped) > 0
+    assets = {str(p.relative_to(ROOT)) for p in (ROOT / "populator" / "observe" / "assets").iterdir()}
+    assert assets and assets <= set(names), assets - set(names)  # what the HTML report inlines
 
 
 def test_runs_as_a_fixed_non_root_uid_with_the_console_script_as_entry_point():

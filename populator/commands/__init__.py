@@ -3,7 +3,7 @@
 - `cli`: the typer app and `main` (the console script); registers each command below.
 - `options`: every option and argument, declared once; `groups`: those several commands take
   together (`SourceArguments`, `JobArguments`, `OutputArguments`).
-- `run`, `import_table`, `plan`, `verify`: one module a command (`populator import` is
+- `run`, `import_table`, `plan`, `verify`, `report`: one module a command (`populator import` is
   `import_table`); `demo`: the embedded demo on moto (its command is in `cli`).
 - `build`: arguments → a validated `BackfillJob` (with `ImportArguments`, an import).
 - `execute`: a job run with its displays, signals and summary, and its exit code.

@@ -18,7 +18,7 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, UsageError
-from . import import_table, plan, run, status, verify
+from . import import_table, plan, report, run, status, verify
 from .failures import consoles, report_failure
 
 app = typer.Typer(
@@ -75,6 +75,7 @@ app.command(epilog=plan.EXAMPLES)(plan.plan)
 app.command(epilog=verify.EXAMPLES)(verify.verify)
 app.command("import", epilog=import_table.EXAMPLES)(import_table.import_table)
 app.command(epilog=status.EXAMPLES)(status.status)
+app.command(epilog=report.EXAMPLES)(report.report)
 app.command(epilog="Example:\n\n  populator demo --events 20000")(demo)
 
 

@@ -4,7 +4,8 @@ Generates a realistic sample archive, starts moto (S3 + DynamoDB) on a loopback 
 the archive, runs the very same `run` code path against it, then reads the table back and checks
 that it holds exactly the manifest the generator says it should. Then the other way in:
 `populator import` stages the archive in S3 and has (moto's) ImportTable create a second table,
-checked the same way.
+checked the same way. It ends by saying where the run's report is: `populator-demo-report.html`,
+the page `run --report run.html` writes, in the working directory.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEMO_TABLE = "snowplow-event-manifest-demo"
 DEMO_IMPORT_TABLE = "snowplow-event-manifest-demo-imported"  # `populator import` creates this one
 DEMO_STAGING = "populator-staging"
 DEMO_REGION = "us-east-1"
+DEMO_REPORT = "populator-demo-report.html"
 _FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"}
 
 
@@ -98,6 +100,7 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
     from .build import build_job
     from .execute import execute
     from .failures import consoles
+    from .outputs import RunOutputs
 
     out, err = consoles()
     out = console or out
@@ -153,14 +156,16 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
                 on_demand=True,
                 checkpoint=workdir / "checkpoint.jsonl",
             )
-            code = execute(job, out, err)
-            if code != 0:
-                return code
-            _show_verify(storage, resolver, out)
-            code = _verify(expected, endpoint, out)
-            if code != 0:
-                return code
-            return _import(expected, endpoint, workdir, resolver, out, err)
+            report = _report_path()
+            code = execute(job, out, err, outputs=RunOutputs(report=report))
+            if code == 0:
+                _show_verify(storage, resolver, out)
+                code = _verify(expected, endpoint, out)
+            if code == 0:
+                code = _import(expected, endpoint, workdir, resolver, out, err)
+            if report.is_file():
+                out.print(f"the run's report, to open in a browser: {report}", markup=False, soft_wrap=True)
+            return code
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -170,6 +175,12 @@ def run_demo(events: int, keep: Path | None = None, console: Console | None = No
             server.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _report_path() -> Path:
+    """Where the run's page goes: the working directory (the temporary one if it is read-only)."""
+    here = Path.cwd()
+    return (here if os.access(here, os.W_OK) else Path(tempfile.gettempdir())) / DEMO_REPORT
 
 
 def _upload(archive: Path, endpoint: str) -> int:

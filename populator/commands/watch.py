@@ -5,7 +5,8 @@ nothing but errors with `--quiet`), installs logging (stderr, plus a file for `-
 subscribes the event log, and at the end writes `--report` and stores report and log under
 `--log-path` (where the run's status snapshot is also published as it goes, for `populator
 status`). `execute` goes through it for `run`, `import` and the demo. An import is shown in two
-phases: its staging with the same display as `run`, then its wait on DynamoDB.
+phases: its staging with the same display as `run`, then its wait on DynamoDB. A `--report`
+whose name ends in `.html` is the page to look at (`observe.html_report`), not the JSON.
 """
 
 from __future__ import annotations
@@ -22,7 +23,17 @@ from typing import Any
 
 from rich.console import Console
 
-from ..errors import EXIT_OK, LocalWriteError, PopulatorError, exit_code_for
+from ..errors import (
+    EXIT_FAILED,
+    EXIT_LIMIT_REACHED,
+    EXIT_OK,
+    EXIT_OUTAGE,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    LocalWriteError,
+    PopulatorError,
+    exit_code_for,
+)
 from ..job.destination import IMPORTING
 from ..job.spec import BackfillJob
 from ..observe import logs
@@ -45,6 +56,9 @@ from .outputs import RunOutputs
 
 log = logging.getLogger(RUN_LOGGER)
 _RESUMES = "run the same command: it resumes."
+# The exits after which `execute` prints the command to go on; the report keeps it too.
+GOES_ON = frozenset({EXIT_FAILED, EXIT_LIMIT_REACHED, EXIT_OUTAGE, EXIT_SIGINT, EXIT_SIGTERM})
+HTML_SUFFIXES = (".html", ".htm")
 
 
 class RunWatch:
@@ -57,8 +71,10 @@ class RunWatch:
         err: Console,
         outputs: RunOutputs,
         imports: ImportTally | None = None,
+        resume_command: str | None = None,
     ) -> None:
         self._job = job
+        self._resume_command = resume_command
         self._tally = tally
         self._imports = imports
         self.command_name = "import" if job.imports else "run"  # in the first log line
@@ -193,7 +209,7 @@ class RunWatch:
             exit_code=exit_code,
             started_at=self._started,
             finished_at=datetime.now(UTC),
-            job=self._job_fields(),
+            job=self._job_fields(exit_code),
             error=self.error,
         )
         if self._feed is not None:
@@ -212,11 +228,12 @@ class RunWatch:
         )
         data = report_bytes(report)
         if self._outputs.report is not None:
+            path, content = self._page_or_json(self._outputs.report, report, data)
             try:
-                self._outputs.report.write_bytes(data)
+                path.write_bytes(content)
             except OSError as exc:
                 then = "run the same command to have it (what the checkpoint holds is not written again)."
-                failures.append(LocalWriteError.of("--report", self._outputs.report, exc, then))
+                failures.append(LocalWriteError.of("--report", path, exc, then))
                 log.error("%s", failures[-1])
         if self._outputs.log_path is not None:
             failures += self._store(self._outputs.log_path, data)
@@ -226,6 +243,20 @@ class RunWatch:
             log.error("%s", self._log_failure)
             failures.insert(0, self._log_failure)
         return exit_code_for(failures[0], writes_began=tally.writes_began) if failures else exit_code
+
+    @staticmethod
+    def _page_or_json(path: Path, report: dict[str, Any], data: bytes) -> tuple[Path, bytes]:
+        """What --report gets: the JSON, or the page to look at when its name ends in .html (the
+        JSON beside it should the page fail: a bug must not cost the run its report)."""
+        if path.suffix.lower() not in HTML_SUFFIXES:
+            return path, data
+        from ..observe.html_report import render_html  # only now: nothing at start-up
+
+        try:
+            return path, render_html(report).encode()
+        except Exception as exc:
+            log.error("cannot make the HTML report (a bug): %r; the JSON report is in its place", exc)
+            return path.with_suffix(".json"), data
 
     def _store(self, destination: LogDestination, report: bytes) -> list[LocalWriteError]:
         assert self._setup is not None and self._log_file is not None
@@ -252,10 +283,11 @@ class RunWatch:
             log.info("report and log stored in %s", where, extra={"log_path": where})
         return []
 
-    def _job_fields(self) -> dict[str, Any]:
+    def _job_fields(self, exit_code: int) -> dict[str, Any]:
         job = self._job
         return {
             "command": self._outputs.command,
+            "resume_command": self._resume_command if exit_code in GOES_ON else None,
             "archive": str(job.location),
             "table": job.storage.table,
             "region": job.storage.region,

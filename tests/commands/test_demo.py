@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 
@@ -19,7 +21,15 @@ def test_demo_backfills_and_verifies_its_own_archive(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "verify: the table holds exactly the" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
-    assert not (tmp_path / ".populator").exists()  # the demo leaves nothing in the working directory
+    # It ends by saying where the run's report is: the one file it leaves in the working directory.
+    page = tmp_path / "populator-demo-report.html"
+    assert result.stdout.rstrip().endswith(f"the run's report, to open in a browser: {page}")
+    assert [path.name for path in tmp_path.iterdir()] == [page.name]
+    data = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page.read_text())
+    assert data, "the page embeds no report"
+    report = json.loads(data.group(1))
+    assert report["status"] == "ok" and report["resume_command"] is None
+    assert report["items_written"] > 0 and len(report["timeline"]["points"]) >= 2
 
 
 def test_demo_without_moto_says_which_extra_to_install(tmp_path):
