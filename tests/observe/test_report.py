@@ -249,3 +249,21 @@ def test_s3_archive_report(aws, unique_name, tmp_path, archive):
     assert report["archive"] == f"s3://{unique_name}/enriched/"
     assert report["objects_done"] == len(expected.objects)
     assert report["items_written"] == len(table_items(aws.boto3_client("dynamodb"), unique_name))
+
+
+def test_consumed_capacity_below_one_unit_an_item_is_not_believed() -> None:
+    """An endpoint that reports one unit a request (as moto does), never DynamoDB's one an item
+    at least: the run counts its units instead, and the summary says why."""
+    from populator.observe.hub import ItemsAcknowledged
+    from populator.observe.summary import write_units_line
+    from populator.source.archive import ArchiveObject
+
+    tally = Tally()
+    obj = ArchiveObject("run=2026-01-01-00-00-00/part-0", 10, "e", "run=2026-01-01-00-00-00")
+    for _ in range(4):
+        tally(ItemsAcknowledged(obj, 25, 0, units_reported=1.0))
+    assert tally.write_units_consumed == 100 and tally.write_units_source == "counted"
+    assert "below the one an item DynamoDB bills at least" in write_units_line(tally)
+    honest = Tally()
+    honest(ItemsAcknowledged(obj, 25, 0, units_reported=25.0))
+    assert honest.write_units_consumed == 25 and honest.write_units_source == "dynamodb"
