@@ -50,6 +50,9 @@ EXIT_STATUS = {
     EXIT_SIGTERM: "interrupted",
 }
 
+#: The exits after which `run` and `import` print the command to go on (the report keeps it too).
+EXITS_THAT_GO_ON = frozenset({EXIT_FAILED, EXIT_LIMIT_REACHED, EXIT_OUTAGE, EXIT_SIGINT, EXIT_SIGTERM})
+
 #: AWS error codes that refuse the caller: missing, wrong or expired credentials, or an IAM
 #: permission the identity lacks. Never retried: waiting does not grant a permission.
 ACCESS_DENIED_CODES = frozenset(

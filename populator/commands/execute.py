@@ -71,10 +71,8 @@ def execute(
     tally = new_tally(job)
     imports = new_import_tally(job) if job.imports else None
     try:
-        watching = RunWatch(
-            job, tally, err, outputs or RunOutputs(quiet=quiet), imports, resume_command=resume_command
-        )
-        with watching as watch:
+        outputs = outputs or RunOutputs(quiet=quiet, resume_command=resume_command)
+        with RunWatch(job, tally, err, outputs, imports) as watch:
             code = _Execution(job, tally, imports, watch, out, resume_command).run()
             return watch.finish(code)
     except UsageError as exc:  # the log under --log-path could not be opened: before any work

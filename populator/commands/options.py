@@ -281,13 +281,9 @@ JsonLogs = Annotated[
     bool,
     typer.Option("--json-logs", help="Logs and progress on stderr as one JSON object a line (log shippers)."),
 ]
-Report = Annotated[
-    Path | None, typer.Option("--report", help="Write the report here at the end: JSON, or HTML for *.html.")
-]
+Report = Annotated[Path | None, typer.Option("--report", help="The run's report: JSON, or HTML for *.html.")]
 ReportSource = Annotated[str, typer.Argument(help="A JSON report, a run folder or a --log-path.")]
-HtmlOutput = Annotated[
-    Path | None, typer.Option("--output", "-o", help="The HTML file (default: next to a local JSON report).")
-]
+HtmlOutput = Annotated[Path | None, typer.Option("--output", "-o", help="The HTML file to write.")]
 LogPath = Annotated[
     str | None,
     typer.Option(

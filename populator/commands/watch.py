@@ -23,17 +23,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..errors import (
-    EXIT_FAILED,
-    EXIT_LIMIT_REACHED,
-    EXIT_OK,
-    EXIT_OUTAGE,
-    EXIT_SIGINT,
-    EXIT_SIGTERM,
-    LocalWriteError,
-    PopulatorError,
-    exit_code_for,
-)
+from ..errors import EXIT_OK, EXITS_THAT_GO_ON, LocalWriteError, PopulatorError, exit_code_for
 from ..job.destination import IMPORTING
 from ..job.spec import BackfillJob
 from ..observe import logs
@@ -56,8 +46,6 @@ from .outputs import RunOutputs
 
 log = logging.getLogger(RUN_LOGGER)
 _RESUMES = "run the same command: it resumes."
-# The exits after which `execute` prints the command to go on; the report keeps it too.
-GOES_ON = frozenset({EXIT_FAILED, EXIT_LIMIT_REACHED, EXIT_OUTAGE, EXIT_SIGINT, EXIT_SIGTERM})
 HTML_SUFFIXES = (".html", ".htm")
 
 
@@ -71,10 +59,8 @@ class RunWatch:
         err: Console,
         outputs: RunOutputs,
         imports: ImportTally | None = None,
-        resume_command: str | None = None,
     ) -> None:
         self._job = job
-        self._resume_command = resume_command
         self._tally = tally
         self._imports = imports
         self.command_name = "import" if job.imports else "run"  # in the first log line
@@ -228,7 +214,11 @@ class RunWatch:
         )
         data = report_bytes(report)
         if self._outputs.report is not None:
-            path, content = self._page_or_json(self._outputs.report, report, data)
+            path, content = self._outputs.report, data
+            if path.suffix.lower() in HTML_SUFFIXES:
+                from ..observe.html_report import page_or_json  # only now: nothing at start-up
+
+                path, content = page_or_json(path, report, data)
             try:
                 path.write_bytes(content)
             except OSError as exc:
@@ -243,20 +233,6 @@ class RunWatch:
             log.error("%s", self._log_failure)
             failures.insert(0, self._log_failure)
         return exit_code_for(failures[0], writes_began=tally.writes_began) if failures else exit_code
-
-    @staticmethod
-    def _page_or_json(path: Path, report: dict[str, Any], data: bytes) -> tuple[Path, bytes]:
-        """What --report gets: the JSON, or the page to look at when its name ends in .html (the
-        JSON beside it should the page fail: a bug must not cost the run its report)."""
-        if path.suffix.lower() not in HTML_SUFFIXES:
-            return path, data
-        from ..observe.html_report import render_html  # only now: nothing at start-up
-
-        try:
-            return path, render_html(report).encode()
-        except Exception as exc:
-            log.error("cannot make the HTML report (a bug): %r; the JSON report is in its place", exc)
-            return path.with_suffix(".json"), data
 
     def _store(self, destination: LogDestination, report: bytes) -> list[LocalWriteError]:
         assert self._setup is not None and self._log_file is not None
@@ -287,7 +263,7 @@ class RunWatch:
         job = self._job
         return {
             "command": self._outputs.command,
-            "resume_command": self._resume_command if exit_code in GOES_ON else None,
+            "resume_command": self._outputs.resume_command if exit_code in EXITS_THAT_GO_ON else None,
             "archive": str(job.location),
             "table": job.storage.table,
             "region": job.storage.region,

@@ -16,17 +16,21 @@ Imported only when HTML is written: `populator run` pays nothing for it at start
 from __future__ import annotations
 
 import html
+import logging
 from collections import Counter
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from .eventlog import RUN_LOGGER
 from .import_progress import dollars
 from .report import Tally
 from .summary import throttle_advice
 
+log = logging.getLogger(RUN_LOGGER)
 # How each exit status reads on the page, and its colour (a CSS class).
 _ENDINGS = {
     "ok": ("Finished", "good"),
@@ -86,6 +90,16 @@ def render_html(report: dict[str, Any]) -> str:
             "</body>\n</html>\n",
         ]
     )
+
+
+def page_or_json(path: Path, report: dict[str, Any], data: bytes) -> tuple[Path, bytes]:
+    """What `--report run.html` writes: the page, or should it fail (a bug), the JSON `data` in
+    `run.json` beside it: a bug must not cost the run its report."""
+    try:
+        return path, render_html(report).encode()
+    except Exception as exc:
+        log.error("cannot make the HTML report (a bug): %r; the JSON report is in its place", exc)
+        return path.with_suffix(".json"), data
 
 
 def _verb(report: dict[str, Any]) -> str:

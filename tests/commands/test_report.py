@@ -55,7 +55,7 @@ def test_the_latest_run_under_a_local_log_path_is_taken(archive: Path, tmp_path:
     dry_run(archive, tmp_path, "--log-path", "logs")
     time.sleep(1.1)  # run folders are named to the second
     dry_run(archive, tmp_path, "--log-path", "logs", "--include-expired")
-    first, latest = sorted((tmp_path / "logs").glob("populator-*"))  # beside status/ snapshots
+    first, latest = sorted((tmp_path / "logs").glob("populator-*"))  # (status/ holds the snapshots)
     result = report("logs", "-o", "latest.html", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "(the latest of 2 runs there)" in result.stdout

@@ -57,6 +57,7 @@ def interrupt(
     after: int,
     sig: int,
     journal: Path | None = None,
+    ready: Any = None,
 ) -> str:
     """Start a run, send `sig` once `after` items are stored (and `journal` holds a prefix); its
     stderr."""
@@ -66,8 +67,10 @@ def interrupt(
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while dynamo_proxy.items_stored - start < after or (
-        journal is not None and b'"progress"' not in (journal.read_bytes() if journal.exists() else b"")
+    while (
+        dynamo_proxy.items_stored - start < after
+        or (journal is not None and b'"progress"' not in (journal.read_bytes() if journal.exists() else b""))
+        or (ready is not None and not ready())
     ):
         assert process.poll() is None, process.communicate()[1]
         assert time.monotonic() < deadline, "timed out"
@@ -140,7 +143,14 @@ def test_kill_9_then_a_fresh_machine_resumes_part_way_from_the_s3_checkpoint(
     checkpoint = f"s3://{unique_name}/checkpoints/"
     args = run_args(archive, storage, resolver, "--processes", "1", "--checkpoint", checkpoint)
     before = dynamo_proxy.items_stored
-    interrupt(args, env, dynamo_proxy, after=baseline // 2, sig=signal.SIGKILL)
+    s3 = aws.boto3_client("s3")
+
+    def a_prefix_is_in_s3() -> bool:
+        listed = s3.list_objects_v2(Bucket=unique_name, Prefix="checkpoints/").get("Contents", [])
+        bodies = (s3.get_object(Bucket=unique_name, Key=entry["Key"])["Body"].read() for entry in listed)
+        return any(b'"progress"' in body for body in bodies)
+
+    interrupt(args, env, dynamo_proxy, after=baseline // 2, sig=signal.SIGKILL, ready=a_prefix_is_in_s3)
     shutil.rmtree(".populator", ignore_errors=True)  # another machine: nothing local is kept
 
     report = tmp_path / "resumed.json"
