@@ -211,11 +211,12 @@ def retry_later(code: str, status: int) -> bool:
 
 def exit_code_for(exc: BaseException, *, writes_began: bool = False) -> int:
     """The exit code a command ends with when `exc` ends it: the error's own for ours, 130 for
-    Ctrl-C, 3 (a bug) for anything else. `writes_began`: items were written to the table already,
-    so a file of ours that could not be written is no longer "nothing was written" (2) but 1."""
+    Ctrl-C, 3 (a bug) for anything else. `writes_began`: items were written (or staged) already,
+    so a mistake to fix (a refusal from AWS, a file of ours that could not be written) no longer
+    means "nothing was written" (2) but that the run failed part-way (1)."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
-    if isinstance(exc, LocalWriteError) and writes_began:
+    if isinstance(exc, UsageError) and writes_began:
         return EXIT_FAILED
     if isinstance(exc, PopulatorError):
         return exc.exit_code

@@ -26,7 +26,6 @@ from ..errors import (
     EXIT_OK,
     EXIT_OUTAGE,
     EXIT_SIGINT,
-    EXIT_USAGE,
     PopulatorError,
     UsageError,
 )
@@ -107,11 +106,7 @@ class _Execution:
         except Exception as exc:
             if isinstance(exc, PopulatorError) and (self.tally.started_work or self._import_failed(exc)):
                 self.summary()
-            code, self.watch.error = report_failure(exc, writes_began=self.tally.writes_began)
-            if code == EXIT_USAGE and self._wrote_something():
-                # Exit 2 says nothing was written: after writes began, the run failed (exit 1),
-                # and what it wrote is kept for the same command to go on from.
-                code = EXIT_FAILED
+            code, self.watch.error = report_failure(exc, writes_began=self._wrote_something())
             if code in (EXIT_FAILED, EXIT_OUTAGE):
                 self._say_how_to_go_on()
             return code
@@ -139,7 +134,7 @@ class _Execution:
 
     def _wrote_something(self) -> bool:
         staged = self.imports is not None and self.imports.items_staged > 0
-        return self.tally.items_written > 0 or staged
+        return self.tally.writes_began or staged
 
     def _say_how_to_go_on(self) -> None:
         """Every exit 1 says how to go on, as exits 4, 130 and 143 do."""

@@ -75,11 +75,12 @@ class Timeline:
                 objects_failed=len(tally.failures),
                 bad_rows=tally.bad_rows,
             )
-            self._points.append(point)
-            if len(self._points) > self._max:
-                # Halve the resolution: keep every second point (the later of each pair).
+            if len(self._points) == self._max:
+                # Halve the resolution before the new point goes in: the later of each pair stays
+                # (running totals), and the newest point is never the one dropped.
                 self._points = self._points[1::2]
                 self.step *= 2
+            self._points.append(point)
             self._next_at = elapsed + self.step
 
     @property

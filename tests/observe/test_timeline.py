@@ -28,7 +28,10 @@ def test_a_24_hour_run_keeps_at_most_max_points_and_its_memory_stays_small() -> 
     assert timeline.step == 5.0 * 2**4  # coarsened four times: points 80 s apart cover 24 h in 1,080
     assert current < 2 * 1024 * 1024, current  # a few hundred KB at most
     # Nothing is lost but resolution: running totals, the last one the run's.
-    assert points[-1].items == (24 * 3600 - 1) * 1000 or points[-1].t >= 24 * 3600 - timeline.step
+    timeline.sample(tally.started + 24 * 3600, force=True)  # the end, as the sampler keeps it
+    assert timeline.points[-1].t == 24 * 3600 and timeline.points[-1].items == (24 * 3600 - 1) * 1000
+    last_due = [p.t for p in points][-1]
+    assert 24 * 3600 - last_due <= timeline.step  # nothing dropped at the newest end
     assert [p.t for p in points] == sorted(p.t for p in points)
     assert all(b.items >= a.items for a, b in itertools.pairwise(points))
     assert len(json.dumps(timeline.as_dict())) < 512 * 1024
@@ -76,3 +79,13 @@ def test_a_runs_report_holds_its_timeline(tmp_path) -> None:
     assert len(timeline["points"]) >= 2  # the start and the end, always
     items = timeline["columns"].index("items")
     assert timeline["points"][-1][items] == json.loads(report.read_text())["items_planned"]
+
+
+def test_halving_keeps_the_newest_point() -> None:
+    tally = Tally()
+    timeline = Timeline(tally, step=1.0, max_points=4)
+    for second in range(5):  # the fifth point finds the timeline full
+        tally.items_written = second
+        timeline.sample(tally.started + second)
+    assert [p.t for p in timeline.points] == [1.0, 3.0, 4.0] and timeline.step == 2.0
+    assert timeline.points[-1].items == 4
