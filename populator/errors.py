@@ -236,3 +236,15 @@ def aws_error_code(exc: BaseException) -> str:
     if not isinstance(response, dict):
         return ""
     return str(response.get("Error", {}).get("Code", ""))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line saying what went wrong with a request, for failure reports."""
+    reason = getattr(exc, "failure_reason", None)
+    if isinstance(reason, str):
+        return reason
+    response: object = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        message = response["Error"].get("Message", "")
+        return f"{aws_error_code(exc)}: {message}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}"

@@ -171,3 +171,15 @@ def test_every_module_is_listed_in_its_rooms_docstring(room: str) -> None:
     named = set(re.findall(r"`(\w+)`", docstring))
     modules_here = {path.stem for path in (PACKAGE / room).glob("*.py") if path.stem != "__init__"}
     assert not modules_here - named, f"{init} does not list {sorted(modules_here - named)}"
+
+
+@pytest.mark.parametrize("room", sorted({path.parent.name for path in PACKAGE.glob("*/__init__.py")}))
+def test_every_module_is_listed_in_its_rooms_row_of_the_architecture(room: str) -> None:
+    """ARCHITECTURE.md's table names every module of a room in its row (a merge once garbled one)."""
+    rows = [
+        line for line in (ROOT / "ARCHITECTURE.md").read_text().splitlines() if f"`populator/{room}/`" in line
+    ]
+    assert len(rows) == 1, rows
+    named = set(re.findall(r"`(\w+)`", rows[0]))
+    modules_here = {path.stem for path in (PACKAGE / room).glob("*.py") if path.stem != "__init__"}
+    assert not modules_here - named, f"the {room} row does not list {sorted(modules_here - named)}"

@@ -1,8 +1,9 @@
 """The command line: thin commands that parse, build a job, show it, and end with an exit code.
 
 - `cli`: the typer app and `main` (the console script); registers each command below.
-- `options`: every option and argument, declared once; `groups`: those several commands take
-  together (`SourceArguments`, `JobArguments`, `OutputArguments`).
+- `options`: every option and argument, declared once (`import_options`: those of `import` and
+  `plan` alone); `groups`: those several commands take together (`SourceArguments`,
+  `JobArguments`, `OutputArguments`).
 - `run`, `import_table`, `plan`, `verify`, `report`: one module a command (`populator import` is
   `import_table`); `demo`: the embedded demo on moto (its command is in `cli`).
 - `build`: arguments → a validated `BackfillJob` (with `ImportArguments`, an import).

@@ -16,7 +16,7 @@ from typing import Any
 from ..config.storage import load_resolver_config, load_storage_config
 from ..errors import UsageError
 from ..job.checkpoint import S3Checkpoint, default_path, parse_checkpoint
-from ..job.limits import Limits, check_limits
+from ..job.limits import Limits, check_limits, parse_duration
 from ..job.pipeline import PipelineOptions, ReadRetryPolicy
 from ..job.spec import DEFAULT_POLL_SECONDS, DEFAULT_VERIFY_SAMPLE, BackfillJob, Staging
 from ..sink.pricing import DEFAULT_PRICE_PER_GB_IMPORT
@@ -69,6 +69,7 @@ def build_job(
     processes: int = 1,
     shard: str | None = None,
     imports: ImportArguments | None = None,
+    request_timeout: float | None = None,
     now: float | None = None,
 ) -> BackfillJob:
     """The command line's arguments → a validated job. Raises UsageError before any AWS call."""
@@ -107,6 +108,7 @@ def build_job(
         provisioned=capacity,
         limits=limits,
         retry=retry,
+        request_timeout=request_timeout,
         restart=restart,
         bad_rows_path=bad_rows,
         max_bad_rows=max_bad_rows,
@@ -184,6 +186,12 @@ def build_from(source: SourceArguments, job: JobArguments | None = None, **optio
             "max_bad_rows": job.max_bad_rows,
             "read_retry": job.read_retry(),
             "shard": job.shard,
+            "retry": dataclasses.replace(
+                options.get("retry", RetryPolicy()), max_outage=parse_duration(job.max_outage, "--max-outage")
+            ),
+            "request_timeout": parse_duration(job.request_timeout, "--request-timeout")
+            if job.request_timeout
+            else None,
         }
     return build_job(
         source.enriched_archive,

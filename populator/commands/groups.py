@@ -33,6 +33,7 @@ from .options import (
     LogLevel,
     LogPath,
     MaxBadRows,
+    MaxOutage,
     OnDemand,
     PricePerMillion,
     Processes,
@@ -42,6 +43,7 @@ from .options import (
     Quiet,
     ReadAttempts,
     Report,
+    RequestTimeout,
     ResolverConfig,
     Restart,
     RetryBaseDelay,
@@ -81,6 +83,8 @@ class JobArguments:
     max_bad_rows: MaxBadRows = None
     read_attempts: ReadAttempts = DEFAULT_READ_ATTEMPTS
     retry_base_delay: RetryBaseDelay = DEFAULT_RETRY_BASE_DELAY
+    max_outage: MaxOutage = "5m"
+    request_timeout: RequestTimeout = None
     shard: Shard = None
 
     def read_retry(self) -> ReadRetryPolicy:

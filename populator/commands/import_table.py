@@ -11,7 +11,7 @@ importing: the import goes on in AWS, and the same command reattaches).
 
 from ..job.limits import Limits
 from . import groups as g
-from . import options as o
+from . import import_options
 from .build import ImportArguments, build_from
 from .execute import run_command
 
@@ -29,13 +29,13 @@ def import_table(
     source: g.SourceArguments,
     job: g.JobArguments,
     outputs: g.OutputArguments,
-    staging: o.Staging = None,
-    items_per_object: o.ItemsPerObject = o.DEFAULT_ITEMS_PER_OBJECT,
-    keep_staging: o.KeepStaging = False,
-    price_per_gb_import: o.PricePerGbImport = o.DEFAULT_PRICE_PER_GB_IMPORT,
-    verify_sample: o.VerifySample = o.DEFAULT_VERIFY_SAMPLE,
-    poll_interval: o.PollInterval = o.DEFAULT_POLL_INTERVAL,
-    part_mib: o.PartMib = None,
+    staging: import_options.Staging = None,
+    items_per_object: import_options.ItemsPerObject = import_options.DEFAULT_ITEMS_PER_OBJECT,
+    keep_staging: import_options.KeepStaging = False,
+    price_per_gb_import: import_options.PricePerGbImport = import_options.DEFAULT_PRICE_PER_GB_IMPORT,
+    verify_sample: import_options.VerifySample = import_options.DEFAULT_VERIFY_SAMPLE,
+    poll_interval: import_options.PollInterval = import_options.DEFAULT_POLL_INTERVAL,
+    part_mib: import_options.PartMib = None,
 ) -> None:
     """Create the manifest table with DynamoDB's ImportTable: stage the items in S3, import, enable TTL."""
     imports = ImportArguments(

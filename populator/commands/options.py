@@ -15,14 +15,10 @@ import typer
 
 from ..job.cores import usable_cores
 from ..job.pipeline import ReadRetryPolicy
-from ..job.spec import DEFAULT_POLL_SECONDS
-from ..job.spec import DEFAULT_VERIFY_SAMPLE as DEFAULT_VERIFY_SAMPLE
 from ..observe import logs
 from ..observe.progress import DEFAULT_INTERVAL_SECONDS
 from ..observe.status_feed import DEFAULT_STATUS_INTERVAL as DEFAULT_STATUS_INTERVAL
-from ..sink.pricing import DEFAULT_PRICE_PER_GB_IMPORT as DEFAULT_PRICE_PER_GB_IMPORT
 from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU
-from ..sink.staging import DEFAULT_ITEMS_PER_OBJECT as DEFAULT_ITEMS_PER_OBJECT
 from ..sink.throughput import ThroughputOptions
 from ..sink.writes import RetryPolicy
 from ..source.archive import SINCE_HELP
@@ -40,7 +36,6 @@ DEFAULT_RETRY_BASE_DELAY = RetryPolicy.base_delay
 DEFAULT_PRICE_PER_MILLION = DEFAULT_PRICE_PER_MILLION_WRU
 DEFAULT_PROGRESS_INTERVAL = DEFAULT_INTERVAL_SECONDS
 DEFAULT_WRITE_CAPACITY_PERCENT = ThroughputOptions.write_capacity_percent
-DEFAULT_POLL_INTERVAL = DEFAULT_POLL_SECONDS
 
 # ----------------------------------------------------------------------------- what to read
 
@@ -182,8 +177,17 @@ MaxOutage = Annotated[
     str,
     typer.Option(
         "--max-outage",
-        help="How long DynamoDB may not answer at all (a network partition, a NAT gateway down) while "
-        "the run waits for it, before it stops (exit 5, resumable): 5m, 30m, 1h, or seconds.",
+        help="How long S3 or DynamoDB may not answer at all (a network partition, a NAT gateway down) "
+        "while the run waits for it, before it stops (exit 5, resumable): 5m, 30m, 1h, or seconds.",
+    ),
+]
+RequestTimeout = Annotated[
+    str | None,
+    typer.Option(
+        "--request-timeout",
+        help="How long a request may wait for the next byte of its answer before it is given up and "
+        "tried again (a connection that hangs): 20s, 1m... [default: 1m for S3, 20s for DynamoDB]",
+        show_default=False,
     ),
 ]
 MaxAttempts = Annotated[
@@ -210,53 +214,6 @@ WriteCapacityPercent = Annotated[
 ]
 WritePath = Annotated[
     str, typer.Option("--write-path", hidden=True, help="signed (default) or botocore (for comparison).")
-]
-
-# ----------------------------------------------------------------------------- import
-
-Staging = Annotated[
-    str | None,
-    typer.Option(
-        metavar="s3://BUCKET/PREFIX/",
-        help="Where the staged objects go (required): an S3 prefix of its own; they are deleted after "
-        "the import unless --keep-staging.",
-        show_default=False,
-    ),
-]
-ItemsPerObject = Annotated[
-    int,
-    typer.Option(
-        "--items-per-object",
-        min=1,
-        help="Import: about this many items a staged object (archive objects are never split; "
-        "ImportTable reads at most 50,000 objects).",
-    ),
-]
-KeepStaging = Annotated[
-    bool, typer.Option("--keep-staging", help="Keep the staged objects after the import.")
-]
-PricePerGbImport = Annotated[
-    float,
-    typer.Option(
-        "--price-per-gb-import",
-        min=0.0,
-        help="Import: USD per GB (uncompressed) ImportTable processes (default: us-east-1's 0.15).",
-    ),
-]
-VerifySample = Annotated[
-    int,
-    typer.Option(
-        "--verify-sample",
-        min=0,
-        help="After the import, read back this many of the archive's events, as verify does (0: none).",
-    ),
-]
-PollInterval = Annotated[
-    float,
-    typer.Option("--poll-interval", min=0.05, hidden=True, help="Seconds between DescribeImport calls."),
-]
-PartMib = Annotated[
-    int | None, typer.Option("--part-mib", min=5, hidden=True, help="Multipart part size in MiB (tests).")
 ]
 
 # ----------------------------------------------------------------------------- what the operator sees

@@ -6,6 +6,7 @@ import typer
 
 from ..sink.throughput import ThroughputOptions
 from . import groups as g
+from . import import_options
 from . import options as o
 from .build import build_from
 from .execute import show
@@ -40,8 +41,8 @@ def plan(
         int | None,
         typer.Option(min=1, max=10_000, help="Show how objects and bytes fall across this many shards."),
     ] = None,
-    items_per_object: o.ItemsPerObject = o.DEFAULT_ITEMS_PER_OBJECT,
-    price_per_gb_import: o.PricePerGbImport = o.DEFAULT_PRICE_PER_GB_IMPORT,
+    items_per_object: import_options.ItemsPerObject = import_options.DEFAULT_ITEMS_PER_OBJECT,
+    price_per_gb_import: import_options.PricePerGbImport = import_options.DEFAULT_PRICE_PER_GB_IMPORT,
     json_output: o.Json = False,
 ) -> None:
     """Show what `run` would do: runs, events, write units, cost and duration. Writes nothing."""

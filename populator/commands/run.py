@@ -30,7 +30,6 @@ def run(
     max_cost: o.MaxCost = None,
     max_duration: o.MaxDuration = None,
     max_attempts: o.MaxAttempts = RetryPolicy.attempts,
-    max_outage: o.MaxOutage = "5m",
     max_write_rate: o.MaxWriteRate = None,
     write_capacity_percent: o.WriteCapacityPercent = o.DEFAULT_WRITE_CAPACITY_PERCENT,
     write_path: o.WritePath = ThroughputOptions.write_path,
@@ -56,9 +55,7 @@ def run(
             dry_run=dry_run,
             conditional=conditional,
             limits=limits,
-            retry=RetryPolicy(
-                attempts=max_attempts, base_delay=job.retry_base_delay, max_outage=parse_duration(max_outage)
-            ),
+            retry=RetryPolicy(attempts=max_attempts, base_delay=job.retry_base_delay),
             throughput=throughput,
         )
 

@@ -35,7 +35,6 @@ WatchInterval = Annotated[float, typer.Option("--interval", min=0.1, help="Secon
 Html = Annotated[Path | None, typer.Option("--html", help="Also write it as an HTML page to this file.")]
 
 
-
 def status(
     log_path: StatusLocation,
     stale_after: StaleAfter = "3m",
@@ -109,15 +108,9 @@ def status(
 
 
 def _seconds(raw: str) -> float:
-    from ..errors import UsageError
     from ..job.limits import parse_duration
 
-    try:
-        return parse_duration(raw)
-    except UsageError:
-        raise UsageError(
-            f"--stale-after {raw!r}: use 3m, 90s, 1h or plain seconds, more than zero."
-        ) from None
+    return parse_duration(raw, "--stale-after")
 
 
 def _check_html(path: Path) -> None:

@@ -251,7 +251,7 @@ class RunWatch:
             log.error("%s", exc)
             return [exc]
         except Exception as exc:  # botocore's: say so, the backfill itself is done
-            from ..sink.writes import describe_failure
+            from ..errors import describe_failure
 
             why = str(exc) if isinstance(exc, PopulatorError) else describe_failure(exc)
             log.error("cannot store the report and log under --log-path %s: %s", destination, why)

@@ -11,6 +11,7 @@
   `cacheTtl` (`$POPULATOR_CACHE_DIR`, `$XDG_CACHE_HOME/populator` or `~/.cache/populator`).
 - `validation`: `validate` against an Iglu schema, and the wording of what is wrong.
 - `aws`: sessions and clients made the standard way, and AWS errors in the user's terms.
+- `outage`: an endpoint that stops answering, waited for up to `--max-outage` (`OutageWatch`).
 
 Imports only `populator.events` and `populator.errors`.
 """

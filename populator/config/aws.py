@@ -53,6 +53,11 @@ from .storage import AwsSettings
 
 DEFAULT_S3_REGION = "us-east-1"
 S3_ATTEMPTS = 6  # a first try and botocore's 5 retries
+# Seconds without a byte of answer before a request is given up (`--request-timeout` sets both):
+# a DynamoDB write answers in milliseconds, where an S3-compatible store under load may not.
+S3_READ_TIMEOUT = 60.0
+DYNAMODB_READ_TIMEOUT = 20.0
+CONNECT_TIMEOUT = 10.0
 OPERATION_PERMISSIONS = {
     "ListObjectsV2": "s3:ListBucket on the archive's bucket",
     "GetObject": "s3:GetObject on the archive's objects",
@@ -84,8 +89,8 @@ def s3_client(session: AioSession, settings: AwsSettings, *, attempts: int | Non
     config = AioConfig(
         max_pool_connections=settings.pool_size,
         retries={"mode": "standard", "total_max_attempts": int(attempts)},
-        read_timeout=60,
-        connect_timeout=10,
+        read_timeout=settings.request_timeout or S3_READ_TIMEOUT,
+        connect_timeout=min(CONNECT_TIMEOUT, settings.request_timeout or CONNECT_TIMEOUT),
     )
     region = session.get_config_variable("region") or DEFAULT_S3_REGION
     return session.create_client("s3", region_name=region, config=config)
@@ -100,8 +105,8 @@ def dynamodb_client(session: AioSession, settings: AwsSettings) -> Any:
     config = AioConfig(
         max_pool_connections=settings.pool_size,
         retries={"mode": "standard", "total_max_attempts": 1},
-        read_timeout=20,
-        connect_timeout=10,
+        read_timeout=settings.request_timeout or DYNAMODB_READ_TIMEOUT,
+        connect_timeout=min(CONNECT_TIMEOUT, settings.request_timeout or CONNECT_TIMEOUT),
     )
     keys = settings.dynamodb_keys
     return session.create_client(

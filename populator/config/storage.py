@@ -201,6 +201,8 @@ class AwsSettings:
     dynamodb_region: str
     dynamodb_keys: AwsKeys | None
     pool_size: int  # HTTP connections per client
+    #: seconds a request may wait for the next byte of its answer (None: each service's default)
+    request_timeout: float | None = None
 
 
 def identity_hint(keys: AwsKeys | None, profile: str | None) -> str:

@@ -118,6 +118,7 @@ async def run_job(
     limit = None
     if job.limits.any and not job.dry_run:
         loop = asyncio.get_running_loop()
+
         def stop_at_limit(_name: str) -> None:
             loop.call_soon_threadsafe(stop.set)
 
@@ -144,7 +145,7 @@ async def _run(
         await destination.open(resources)
         journal = None
         if job.checkpoint is not None and not job.dry_run:
-            journal = await _open_journal(job, resources)
+            journal = await _open_journal(job, hub, resources)
             resources.push_async_callback(journal.aclose)
             journal.report_failures_to(faults.report)
             tally.checkpoint = journal.path
@@ -190,14 +191,14 @@ def _no_display(_phase: str) -> Iterator[None]:
     yield
 
 
-async def _open_journal(job: BackfillJob, resources: contextlib.AsyncExitStack) -> Journal:
+async def _open_journal(job: BackfillJob, hub: Hub, resources: contextlib.AsyncExitStack) -> Journal:
     """The job's checkpoint: a local file, or segments under an S3 prefix (its own S3 client)."""
     if not isinstance(job.checkpoint, S3Checkpoint):
         assert job.checkpoint is not None
         return Journal.open(job.checkpoint, job.identity, restart=job.restart)
     from ..config.aws import Endpoint, new_session, s3_client
     from ..config.storage import AwsSettings
-    from .clients import guard
+    from .clients import guard, outage_watch
 
     location = job.checkpoint
     settings = AwsSettings(
@@ -205,10 +206,11 @@ async def _open_journal(job: BackfillJob, resources: contextlib.AsyncExitStack) 
         dynamodb_region=job.storage.region,
         dynamodb_keys=None,
         pool_size=SEGMENTS_AT_ONCE,
+        request_timeout=job.request_timeout,
     )
     s3 = await resources.enter_async_context(s3_client(new_session(job.profile), settings))
     journal: Journal = await guard(
-        Journal.open_s3(s3, location, job.identity, restart=job.restart),
+        Journal.open_s3(s3, location, job.identity, restart=job.restart, outage=outage_watch("S3", job, hub)),
         action=f"using the checkpoint {location}",
         permission="s3:ListBucket, s3:GetObject, s3:PutObject (and s3:DeleteObject for --restart) "
         "on the checkpoint prefix",

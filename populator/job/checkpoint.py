@@ -36,14 +36,15 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import orjson
 
-from ..errors import LocalWriteError, UsageError
+from ..config.outage import OutageTooLong, OutageWatch
+from ..errors import LocalWriteError, PopulatorError, UsageError, describe_failure
 from ..source.archive import ArchiveObject, split_s3_url
 from .finished import FinishedSet
 
@@ -131,6 +132,7 @@ def parse_checkpoint(raw: str) -> Path | S3Checkpoint:
 
 class _Store(Protocol):
     on_failure: Callable[[BaseException], None] | None  # a background commit that failed
+
     def write_group(self, records: list[bytes]) -> None: ...
     async def drain(self) -> None: ...
     def close(self) -> None: ...
@@ -196,12 +198,21 @@ class Journal:
 
     @classmethod
     async def open_s3(
-        cls, s3: Any, location: S3Checkpoint, identity: JobIdentity, *, restart: bool = False
+        cls,
+        s3: Any,
+        location: S3Checkpoint,
+        identity: JobIdentity,
+        *,
+        restart: bool = False,
+        outage: OutageWatch | None = None,
     ) -> Journal:
-        """Load every segment of this job under `location` (or none yet), checking each header."""
+        """Load every segment of this job under `location` (or none yet), checking each header.
+        With `outage`, a segment S3 does not answer waits for it (up to the outage budget)."""
         prefix = location.job_prefix(identity)
         where = f"s3://{location.bucket}/{prefix}"
         keys = [key async for key in _segment_keys(s3, location.bucket, prefix)]
+        if outage is not None:
+            outage.answered()  # the checkpoint's S3 is set up right: from now on, no answer is an outage
         if restart and keys:
             await _delete(s3, location.bucket, keys)
             keys = []
@@ -224,7 +235,7 @@ class Journal:
         spool.flush()
         spool.seek(0)
         finished, progress = _load_records(spool, records, None, identity)
-        store = _S3Store(s3, location.bucket, prefix, _header_line(identity))
+        store = _S3Store(s3, location.bucket, prefix, _header_line(identity), outage)
         return cls(store, where, identity, finished, progress)
 
     # --------------------------------------------------------------- using
@@ -337,8 +348,11 @@ class _FileStore:
 class _S3Store:
     """Segments put one after the other by a background task, in the order they were made."""
 
-    def __init__(self, s3: Any, bucket: str, prefix: str, header: bytes) -> None:
+    def __init__(
+        self, s3: Any, bucket: str, prefix: str, header: bytes, outage: OutageWatch | None = None
+    ) -> None:
         self._s3 = s3
+        self._outage = outage
         self._bucket = bucket
         self._prefix = prefix
         self._header = header
@@ -372,10 +386,10 @@ class _S3Store:
                 if self.on_failure is not None:
                     self.on_failure(self._failure_error())
 
-    def _failure_error(self) -> UsageError:
-        from ..sink.writes import describe_failure
-
+    def _failure_error(self) -> PopulatorError:
         assert self.failure is not None
+        if isinstance(self.failure, OutageTooLong):
+            return self.failure  # its own words and exit code: the same command goes on
         return UsageError(
             f"the checkpoint under s3://{self._bucket}/{self._prefix} could not be written "
             f"({describe_failure(self.failure)}): the run stopped, so as not to go on with nothing "
@@ -388,14 +402,20 @@ class _S3Store:
 
         if self._conditional:
             try:
-                await self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*")
+                await self._ask(
+                    lambda: self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*")
+                )
                 return
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest"):
                     raise
                 self._conditional = False  # an endpoint without conditional writes: names are unique
-        await self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)
+        await self._ask(lambda: self._s3.put_object(Bucket=self._bucket, Key=key, Body=body))
+
+    async def _ask(self, request: Callable[[], Awaitable[Any]]) -> Any:
+        """A put, waiting out an S3 that stops answering (the segments queue up meanwhile)."""
+        return await (request() if self._outage is None else self._outage.call(request))
 
     async def drain(self) -> None:
         if self._writer is not None:

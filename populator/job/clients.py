@@ -11,8 +11,10 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..config.outage import OutageWatch
 from ..config.storage import AwsSettings, identity_hint
 from ..errors import ArchiveError, PopulatorError, UsageError
+from ..observe.hub import Hub, ServiceWaiting
 from ..sink.writes import BATCH_SIZE
 from .spec import BackfillJob
 
@@ -60,6 +62,7 @@ async def open_clients(job: BackfillJob, stack: contextlib.AsyncExitStack) -> Cl
         dynamodb_region=job.storage.region,
         dynamodb_keys=job.storage.keys,
         pool_size=max(job.pipeline.concurrency, job.pipeline.writers * per_writer) + 4,
+        request_timeout=job.request_timeout,
     )
     needs_aws = job.location.is_s3 or not job.dry_run
     if needs_aws:
@@ -90,6 +93,16 @@ async def open_clients(job: BackfillJob, stack: contextlib.AsyncExitStack) -> Cl
         )
         clients.endpoints["DynamoDB"] = Endpoint.of("DynamoDB", clients.dynamodb)
     return clients
+
+
+def outage_watch(service: str, job: BackfillJob, hub: Hub, *, proven: bool = False) -> OutageWatch:
+    """This process's watch over `service` ("S3", "DynamoDB"), its outages shown as they begin
+    and end. `proven`: the service answered the parent already (a worker process)."""
+
+    def tell(since: float | None, why: str) -> None:
+        hub.publish(ServiceWaiting(service, since, why))
+
+    return OutageWatch(service, job.retry.max_outage, tell, answers=int(proven))
 
 
 async def guard_pipeline(job: BackfillJob, clients: Clients, work: Awaitable[T]) -> T:

@@ -44,6 +44,7 @@ class EarlierRun:
     finished: Skip
     lines_done: Callable[[ArchiveObject], int] | None = None
 
+
 # The phases a job goes through, as `PhaseDisplay` is told them.
 WRITING, STAGING, IMPORTING = "writing", "staging", "importing"
 

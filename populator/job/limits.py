@@ -12,6 +12,7 @@ can be recorded whole.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ class Limits:
         return min(candidates) if candidates else None
 
 
-def parse_duration(raw: str) -> float:
-    """`90m`, `2h`, `1h30m`, `45s`, `3600` (seconds) → seconds; UsageError otherwise."""
+def parse_duration(raw: str, option: str = "--max-duration") -> float:
+    """`90m`, `2h`, `1h30m`, `45s`, `3600` (seconds) → seconds; a UsageError naming `option`
+    otherwise."""
     text = raw.strip().lower()
     try:
         seconds = float(text)
@@ -54,13 +56,13 @@ def parse_duration(raw: str) -> float:
         match = _DURATION.fullmatch(text)
         if not text or match is None or not any(match.groups()):
             raise UsageError(
-                f"--max-duration {raw!r}: use hours, minutes and seconds such as 90m, 2h, 1h30m or "
+                f"{option} {raw!r}: use hours, minutes and seconds such as 90m, 2h, 1h30m or "
                 "45s, or plain seconds (3600)."
             ) from None
         hours, minutes, secs = (float(group) if group else 0.0 for group in match.groups())
         seconds = hours * 3600 + minutes * 60 + secs
-    if not seconds > 0:
-        raise UsageError(f"--max-duration {raw!r}: must be more than zero.")
+    if not 0 < seconds < math.inf:
+        raise UsageError(f"{option} {raw!r}: must be more than zero, and finite.")
     return seconds
 
 

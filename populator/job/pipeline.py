@@ -17,6 +17,7 @@ read again on resume) and lets writers finish what is queued for objects already
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
@@ -28,7 +29,8 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ..errors import ACCESS_DENIED_CODES, PopulatorError, aws_error_code, retry_later
+from ..config.outage import OutageWatch, unreachable_errors
+from ..errors import ACCESS_DENIED_CODES, PopulatorError, aws_error_code, describe_failure, retry_later
 from ..events import TTL_SECONDS, ManifestItem, triage
 from ..observe.hub import (
     BadRowFound,
@@ -47,7 +49,7 @@ from ..observe.hub import (
     RunsSelected,
 )
 from ..sink.batching import BatchCutter
-from ..sink.writes import BATCH_SIZE, ItemWriter, WriteFailed, WriteOutcome, describe_failure
+from ..sink.writes import BATCH_SIZE, ItemWriter, WriteFailed, WriteOutcome
 from ..source.archive import ArchiveLocation, ArchiveObject, list_archive
 from ..source.reader import CorruptObject, decoded_chunks, file_chunks, iter_lines, s3_chunks
 from ..source.shard import Shard
@@ -197,6 +199,11 @@ class _ReadBrokeOff(Exception):
     """A read failed in a way that reading again from the start may fix."""
 
 
+class _ReadUnanswered(Exception):
+    """S3 gave no answer to the read at all (no connection, no byte): while S3 answers nobody, the
+    read waits for it with the others (see config/outage.py) instead of spending its attempts."""
+
+
 class _ReadRefused(Exception):
     """S3 answered the read with an error that reading again would only repeat (a 4xx other than
     throttling): the object fails at once, named with S3's answer."""
@@ -215,12 +222,15 @@ class _Stage:
     skip: Callable[[ArchiveObject], bool] | None
     resume: Callable[[ArchiveObject], int] | None = None  # lines an earlier run wrote every item of
     keep_prefixes: bool = False  # track each object's acknowledged prefix (see prefix.py)
+    s3_outage: OutageWatch | None = None  # reads that S3 does not answer wait on it
     in_flight: dict[str, _ObjectState] = field(default_factory=dict)
     objects: asyncio.Queue[ArchiveObject | None] = field(init=False)
     batches: asyncio.Queue[_Batch | None] = field(init=False)
     tails: _Tails | None = field(init=False)
+    unanswered: tuple[type[BaseException], ...] = field(init=False)  # what "no answer" raises
 
     def __post_init__(self) -> None:
+        self.unanswered = unreachable_errors() if self.s3_outage is not None else ()
         self.objects = asyncio.Queue(maxsize=self.options.concurrency * 2)
         self.batches = asyncio.Queue(maxsize=max(self.options.writers * 4, 8))
         # Ends are gathered across objects only where a request's outcome is the same for every
@@ -239,6 +249,7 @@ async def run_pipeline(
     source: AsyncIterator[ArchiveObject] | None = None,
     resume: Callable[[ArchiveObject], int] | None = None,
     keep_prefixes: bool = False,
+    s3_outage: OutageWatch | None = None,
 ) -> None:
     """Back-fill every selected object. `writer=None` is a dry run: parse and count, write nothing.
 
@@ -247,7 +258,8 @@ async def run_pipeline(
     `source`, when given, supplies the objects instead of listing the archive (a worker
     process's share, listed by its parent). With `keep_prefixes` (a writer whose
     acknowledgements are for good) each object's acknowledged prefix is published as it grows
-    and, for every object in flight, when the pipeline ends however it ends.
+    and, for every object in flight, when the pipeline ends however it ends. With `s3_outage`,
+    the listing and the reads wait out an S3 that stops answering, up to its budget.
     """
     stage = _Stage(
         options,
@@ -259,6 +271,7 @@ async def run_pipeline(
         skip,
         resume,
         keep_prefixes and writer is not None,
+        s3_outage if options.location.is_s3 else None,
     )
     try:
         await _run_stages(stage, source)
@@ -269,7 +282,9 @@ async def run_pipeline(
 async def _run_stages(stage: _Stage, source: AsyncIterator[ArchiveObject] | None) -> None:
     options, hub, s3, writer = stage.options, stage.hub, stage.s3, stage.writer
     if source is None:
-        runs, objects = await list_archive(options.location, options.since, s3, options.shard)
+        runs, objects = await list_archive(
+            options.location, options.since, s3, options.shard, outage=stage.s3_outage
+        )
         hub.publish(RunsSelected(runs))
     async with asyncio.TaskGroup() as group:
         # In the group, so that a subscriber raising as prefixes are published (the checkpoint on
@@ -385,8 +400,32 @@ async def _settled_batches(state: _ObjectState) -> None:
 async def _read_attempt(stage: _Stage, state: _ObjectState) -> None:
     """One read of the object. What may be cured by reading again is raised as `_ReadBrokeOff`
     where the bytes are read (`_counted`), and there only: an OSError of anything else (a
-    subscriber, such as a file of ours on a full disk) is never taken for a broken read."""
-    await _read_object(stage, state)
+    subscriber, such as a file of ours on a full disk) is never taken for a broken read.
+
+    A read S3 did not answer at all waits out the outage and starts again, without spending an
+    attempt: while S3 answers nobody (else), that is the network's doing, not this object's. When
+    others were answered between two such failures of this read, the second is its own.
+    """
+    watch = stage.s3_outage
+    answers_then: int | None = None  # what S3 had answered when this read last went unanswered
+    while True:
+        try:
+            await _read_object(stage, state)
+            return
+        except _ReadUnanswered as exc:
+            if (
+                watch is None
+                or not watch.proven
+                or (answers_then is not None and watch.answers != answers_then)
+            ):
+                raise _ReadBrokeOff(str(exc)) from exc
+            answers_then = watch.answers
+            pause = watch.failed(str(exc))  # raises OutageTooLong once the budget is spent
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stage.stop.wait(), pause)
+            if stage.stop.is_set():
+                state.abandoned = True
+                return
 
 
 def _stops_the_job(exc: Exception) -> bool:
@@ -414,8 +453,11 @@ def _raw_chunks(stage: _Stage, obj: ArchiveObject) -> AsyncIterator[bytes]:
 
 
 async def _counted(stage: _Stage, obj: ArchiveObject, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The object's raw bytes, counted; a read that breaks off becomes `_ReadBrokeOff`."""
+    """The object's raw bytes, counted; a read that breaks off becomes `_ReadBrokeOff`, one that
+    got no answer at all `_ReadUnanswered` (when S3 outages are waited out)."""
     transient = _transient_read_errors(stage.options.location.is_s3)
+    watch = stage.s3_outage
+    answered = False
     while True:
         try:
             chunk = await anext(chunks)
@@ -423,15 +465,23 @@ async def _counted(stage: _Stage, obj: ArchiveObject, chunks: AsyncIterator[byte
             return
         except transient as exc:
             code = aws_error_code(exc)
+            if code and watch is not None:
+                watch.answered()  # an error from S3 is an answer: S3 is there
             if code in _FATAL_READ_CODES:
                 raise
             if not code:  # no answer: a connection broken off, a timeout
+                if not answered and isinstance(exc, stage.unanswered):
+                    raise _ReadUnanswered(describe_failure(exc)) from exc
                 raise _ReadBrokeOff(describe_failure(exc)) from exc
             why = f"{getattr(exc, 'operation_name', '') or 'GetObject'} answered {describe_failure(exc)}"
             status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if retry_later(code, int(status or 0)):
                 raise _ReadBrokeOff(why) from exc
             raise _ReadRefused(why) from exc  # reading again would only get the same answer
+        if not answered:
+            answered = True
+            if watch is not None:
+                watch.answered()
         stage.hub.publish(BytesRead(obj, len(chunk)))
         yield chunk
 

@@ -360,9 +360,8 @@ async def describe_table(job: BackfillJob, dynamodb: Any) -> TableView:
     """DescribeTable, and nothing else: a missing table or a refusal is a status, not an error."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-    from ..errors import aws_error_code
+    from ..errors import aws_error_code, describe_failure
     from ..sink.manifest import key_schema_problem, table_info
-    from ..sink.writes import describe_failure
 
     name, region = job.storage.table, job.storage.region
     try:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from ..observe.hub import Hub
 from ..source.archive import ArchiveObject
-from .clients import guard_pipeline, open_clients
+from .clients import guard_pipeline, open_clients, outage_watch
 from .destination import EarlierRun, ProcessParts, WorkerShare, WriterFactory
 from .pipeline import run_pipeline
 from .spec import BackfillJob
@@ -40,6 +40,10 @@ async def run_in_process(
         else:
             table = worker.table
         rate = worker.rate if worker is not None else None
+        # A worker's S3 answered its parent's listing: an S3 that then stops answering is an outage.
+        s3_outage = (
+            outage_watch("S3", job, hub, proven=worker is not None) if clients.s3 is not None else None
+        )
         writer = await writers.open_writer(ProcessParts(job, clients, hub, stack, table, rate))
         await guard_pipeline(
             job,
@@ -54,5 +58,6 @@ async def run_in_process(
                 resume=earlier.lines_done if earlier is not None else None,
                 source=source,
                 keep_prefixes=writers.stores_on_acknowledge,
+                s3_outage=s3_outage,
             ),
         )

@@ -55,6 +55,7 @@ class BackfillJob:
     conditional: bool = False
     provisioned: tuple[int, int] | None = None  # (RCU, WCU) of a table created; None: on demand
     retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 - frozen, immutable default
+    request_timeout: float | None = None  # --request-timeout (None: each service's default)
     checkpoint: Path | S3Checkpoint | None = None  # None: no journal (dry runs)
     restart: bool = False
     bad_rows_path: Path | None = None

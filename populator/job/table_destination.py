@@ -19,15 +19,13 @@ from ..observe.hub import (
     ObjectFinished,
     ObjectProgress,
     RateChanged,
-    ServiceWaiting,
     TableReady,
     Throttled,
 )
-from ..sink.outage import OutageWatch
 from ..sink.writes import TableInfo
 from ..source.archive import probe_read_access
 from .checkpoint import FinishedObject, Journal
-from .clients import Clients, guard
+from .clients import Clients, guard, outage_watch
 from .destination import WRITING, EarlierRun, PhaseDisplay, ProcessParts, RateSharing
 from .spec import BackfillJob
 
@@ -156,11 +154,8 @@ async def make_writer(
         job.retry,
         on_throttle=lambda reason: hub.publish(Throttled(reason)),
         limiter=limiter,
-        outage=OutageWatch(
-            "DynamoDB",
-            job.retry.max_outage,
-            lambda since, why: hub.publish(ServiceWaiting("DynamoDB", since, why)),
-        ),
+        # The table answered its description (here, or in the parent): it is set up right.
+        outage=outage_watch("DynamoDB", job, hub, proven=True),
     )
     watcher = asyncio.create_task(
         watch_rate(
@@ -176,6 +171,7 @@ async def _transport(job: BackfillJob, session: Any, dynamodb: Any, settings: Aw
     from aiobotocore.credentials import AioCredentials
     from botocore.exceptions import NoCredentialsError
 
+    from ..config.aws import CONNECT_TIMEOUT, DYNAMODB_READ_TIMEOUT
     from ..sink.transport import BotocoreTransport, SignedHttpTransport, proxy_for
 
     if job.throughput.write_path == "botocore":
@@ -194,6 +190,8 @@ async def _transport(job: BackfillJob, session: Any, dynamodb: Any, settings: Aw
         region=dynamodb.meta.region_name,
         credentials=credentials,
         connections=settings.pool_size,
+        read_timeout=settings.request_timeout or DYNAMODB_READ_TIMEOUT,
+        connect_timeout=min(CONNECT_TIMEOUT, settings.request_timeout or CONNECT_TIMEOUT),
         user_agent=f"populator/{__version__}",
         proxy=proxy_for(dynamodb.meta.endpoint_url, dynamodb.meta.config.proxies),
     )

@@ -66,6 +66,7 @@ async def request_import(
         token=state.client_token,
         provisioned=job.provisioned,
     )
+
     async def start() -> ImportDescription:
 
         try:

@@ -50,7 +50,7 @@ from ..observe.hub import (
 from ..sink.ratelimit import SharedControllerState
 from ..sink.writes import TableInfo
 from ..source.archive import ArchiveObject, list_archive
-from .clients import guard_pipeline, open_clients
+from .clients import guard_pipeline, open_clients, outage_watch
 from .destination import EarlierRun, RateSharing, WorkerShare, WriterFactory
 from .process import run_in_process
 from .spec import BackfillJob
@@ -173,7 +173,10 @@ async def _list_and_dispatch(
     stop: asyncio.Event,
     earlier: EarlierRun | None,
 ) -> None:
-    runs, objects = await list_archive(job.pipeline.location, job.pipeline.since, s3, job.pipeline.shard)
+    outage = outage_watch("S3", job, hub) if s3 is not None else None
+    runs, objects = await list_archive(
+        job.pipeline.location, job.pipeline.since, s3, job.pipeline.shard, outage=outage
+    )
     hub.publish(RunsSelected(runs))
     # One group: the collector republishes the workers' events on this hub, so a subscriber that
     # raises (--max-bad-rows reached, the checkpoint or --bad-rows on a full disk) ends it; then

@@ -69,7 +69,7 @@ def render_html(report: dict[str, Any]) -> str:
     title = f"populator {_verb(report)}: {table}"
     return "".join(
         [
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
             f"<title>{_e(title)}</title>\n",
             f"<style>{_asset('uPlot.min.css')}\n{_asset('report.css')}</style>\n</head>\n<body>\n<main>\n",
@@ -114,7 +114,7 @@ def _ending(report: dict[str, Any]) -> str:
     code = report.get("exit_code")
     parts = [
         f'<section class="ending {tone}" id="ending"><h2>{_e(words)}',
-        f" <span class=\"code\">exit {_e(code)}</span>" if code is not None else "",
+        f' <span class="code">exit {_e(code)}</span>' if code is not None else "",
         "</h2>",
     ]
     if report.get("error"):
@@ -195,7 +195,7 @@ def _charts(report: dict[str, Any]) -> str:
     )
     return (
         f'<section id="charts"><h2>Over time</h2><p class="note">{_e(every)}; times are local</p>'
-        f'<noscript><p>The charts need JavaScript; every figure is also in the JSON report embedded '
+        f"<noscript><p>The charts need JavaScript; every figure is also in the JSON report embedded "
         f'in this page.</p></noscript><div class="charts">{blocks}</div></section>\n'
     )
 

@@ -117,7 +117,7 @@ class PrefixCarried:
 @dataclass(frozen=True, slots=True)
 class ServiceWaiting:
     """A service stopped answering (`since`: when, wall clock; `reason`), or (`since` None) it
-    answers again. The work that needs it waits meanwhile (see sink/outage.py)."""
+    answers again. The work that needs it waits meanwhile (see config/outage.py)."""
 
     service: str
     since: float | None

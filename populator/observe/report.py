@@ -75,12 +75,24 @@ class Tally:
     table: str | None = None
     table_created: bool = False
     ttl_problem: str | None = None  # why time to live is not on for `ttl` (None: it is, or no table)
-    waiting_for: str | None = None  # "DynamoDB since 14:02:11 (connection refused)" during an outage
     outages: int = 0  # times a service stopped answering
+    # service → (since, why) for each process waiting for it (each worker watches on its own)
+    _waiting: dict[str, list[tuple[float, str]]] = field(default_factory=dict, repr=False)
     # Runs done: every object of the run listed, and each finished, failed or skipped.
     _listed_by_run: Counter[str] = field(default_factory=Counter, repr=False)
     _settled_by_run: Counter[str] = field(default_factory=Counter, repr=False)
     _last_listed_run: str | None = field(default=None, repr=False)
+
+    @property
+    def waiting_for(self) -> str | None:
+        """ "DynamoDB since 14:02:11 (connection refused)" while a service does not answer."""
+        told = [
+            f"{service} since {time.strftime('%H:%M:%S', time.localtime(since))} ({reason})"
+            for service, waiting in self._waiting.items()
+            if waiting
+            for since, reason in [min(waiting)]
+        ]
+        return "; ".join(told) or None
 
     def __call__(self, event: Event) -> None:
         # Patterns are tried in order: the events of every line and of every object come first.
@@ -128,12 +140,13 @@ class Tally:
                 self.objects_done += 1
                 self._settled_by_run[obj.run] += 1
             case ServiceWaiting(service=service, since=since, reason=reason):
+                waiting = self._waiting.setdefault(service, [])
                 if since is None:
-                    self.waiting_for = None
+                    if waiting:
+                        waiting.pop()
                 else:
-                    self.outages += 1
-                    began = time.strftime("%H:%M:%S", time.localtime(since))
-                    self.waiting_for = f"{service} since {began} ({reason})"
+                    self.outages += not waiting  # one outage, however many processes meet it
+                    waiting.append((since, reason))
             case PrefixCarried(items=items):
                 self.objects_resumed_partway += 1
                 self.items_carried_over += items

@@ -114,7 +114,7 @@ class StatusFeed:
             with self._writing:
                 self._writer.put(status.to_bytes())
         except Exception as exc:  # the OS's, botocore's, an unreachable endpoint: never the run's
-            from ..sink.writes import describe_failure
+            from ..errors import describe_failure
 
             why = str(exc) if isinstance(exc, PopulatorError) else describe_failure(exc)
             if self._failed_once:

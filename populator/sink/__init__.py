@@ -9,7 +9,6 @@
 - `staging`: the import's writer (gzip DynamoDB JSON by multipart upload);
   `import_requests`: ImportTable, DescribeImport and TTL requests and answers.
 - `table_shape`: the manifest table's keys and definition (CreateTable, ImportTable).
-- `outage`: an endpoint that stops answering, waited for up to `--max-outage`.
 - `control_plane`: DescribeTable, CreateTable, TTL, ImportTable... retried when AWS says later.
 - `pricing`: default prices of write units and of ImportTable.
 

@@ -19,10 +19,10 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ..errors import TableSchemaError, aws_error_code
+from ..config.outage import OutageTooLong, OutageWatch, unreachable_errors
+from ..errors import TableSchemaError, aws_error_code, describe_failure
 from ..events import ManifestItem
 from .control_plane import retrying
-from .outage import OutageTooLong, OutageWatch
 from .ratelimit import AdaptiveRateLimiter
 from .table_shape import MANIFEST_KEYS, table_definition
 from .transport import Transport
@@ -35,7 +35,6 @@ from .writes import (
     WriteFailed,
     WriteOutcome,
     consumed_units,
-    describe_failure,
     throttle_reason,
 )
 
@@ -53,7 +52,7 @@ THROTTLE_CODES = frozenset(
 )
 _RETRYABLE_CODES = THROTTLE_CODES | {"InternalServerError", "ServiceUnavailable", "InternalFailure"}
 #: A request that got no answer at all: the table (or the way to it) is down, not this request.
-UNREACHABLE = (BotoConnectionError, HTTPClientError, aiohttp.ClientConnectionError, TimeoutError)
+UNREACHABLE = unreachable_errors()
 
 
 class _Unprocessed(Exception):

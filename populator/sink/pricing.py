@@ -13,6 +13,7 @@ DEFAULT_PRICE_PER_MILLION_WRU = 0.625
 def write_cost_usd(units: float, price_per_million: float = DEFAULT_PRICE_PER_MILLION_WRU) -> float:
     return units / 1_000_000 * price_per_million
 
+
 # USD per GB of source data ImportTable processes, counted uncompressed (items that fail to load
 # are billed too): us-east-1's list price as issue 15 read it; `--price-per-gb-import` changes it.
 DEFAULT_PRICE_PER_GB_IMPORT = 0.15

@@ -119,15 +119,3 @@ def consumed_units(response: dict[str, Any], table: str) -> float | None:
         and isinstance(entry.get("CapacityUnits"), int | float)
     ]
     return sum(units) if units else None
-
-
-def describe_failure(exc: BaseException) -> str:
-    """One line saying what went wrong with a request, for failure reports."""
-    reason = getattr(exc, "failure_reason", None)
-    if isinstance(reason, str):
-        return reason
-    response: object = getattr(exc, "response", None)
-    if isinstance(response, dict) and "Error" in response:
-        message = response["Error"].get("Message", "")
-        return f"{aws_error_code(exc)}: {message}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any
 
+from ..config.outage import OutageWatch
 from ..errors import ArchiveError, UsageError
 from .shard import Shard
 
@@ -156,16 +157,22 @@ def is_data_path(relative: str) -> bool:
 
 
 async def list_archive(
-    location: ArchiveLocation, since: datetime | None, s3: Any | None = None, shard: Shard | None = None
+    location: ArchiveLocation,
+    since: datetime | None,
+    s3: Any | None = None,
+    shard: Shard | None = None,
+    *,
+    outage: OutageWatch | None = None,
 ) -> tuple[list[RunFolder], AsyncIterator[ArchiveObject]]:
     """The selected runs, and an iterator over their objects in chronological order.
 
     With `shard`, only the objects of that shard (see shard.py); the runs are all those selected.
+    With `outage`, a listing S3 stops answering waits for it (up to the outage budget).
     """
     if location.is_s3:
         if s3 is None:
             raise ValueError("an S3 client is needed to list an S3 archive")
-        runs, objects = await _list_s3(location, since, s3)
+        runs, objects = await _list_s3(location, since, s3, outage)
     else:
         runs, objects = _list_local(location, since)
     if shard is not None:
@@ -258,12 +265,12 @@ async def _local_run_objects(folder: Path, run: str) -> list[ArchiveObject]:
 
 
 async def _list_s3(
-    location: ArchiveLocation, since: datetime | None, s3: Any
+    location: ArchiveLocation, since: datetime | None, s3: Any, outage: OutageWatch | None
 ) -> tuple[list[RunFolder], AsyncIterator[ArchiveObject]]:
-    assert location.bucket is not None
+    bucket = location.bucket
+    assert bucket is not None
     folder_names: list[str] = []
-    paginator = s3.get_paginator("list_objects_v2")
-    async for page in paginator.paginate(Bucket=location.bucket, Prefix=location.prefix, Delimiter="/"):
+    async for page in _pages(s3, outage, Bucket=bucket, Prefix=location.prefix, Delimiter="/"):
         for common in page.get("CommonPrefixes", ()):
             folder_names.append(common["Prefix"][len(location.prefix) :].rstrip("/"))
     runs = select_runs(folder_names, since)
@@ -271,8 +278,7 @@ async def _list_s3(
     async def list_run(run: RunFolder) -> list[ArchiveObject]:
         found = []
         run_prefix = f"{location.prefix}{run.name}/"
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=run_prefix)
-        async for page in pages:
+        async for page in _pages(s3, outage, Bucket=bucket, Prefix=run_prefix):
             for entry in page.get("Contents", ()):
                 key = entry["Key"]
                 if entry["Size"] == 0 or not is_data_path(key[len(run_prefix) :]):
@@ -281,6 +287,22 @@ async def _list_s3(
         return found
 
     return runs, _in_run_order(runs, list_run, RUN_LOOKAHEAD_S3)
+
+
+async def _pages(s3: Any, outage: OutageWatch | None, **request: str) -> AsyncIterator[dict[str, Any]]:
+    """ListObjectsV2's pages. Not botocore's paginator: each page is asked for through `outage`,
+    which waits out an S3 that stops answering and asks for the same page again."""
+    token = ""
+    while True:
+        ask = dict(request, ContinuationToken=token) if token else request
+        if outage is None:
+            page: dict[str, Any] = await s3.list_objects_v2(**ask)
+        else:
+            page = await outage.call(lambda: s3.list_objects_v2(**ask))  # noqa: B023 - awaited at once
+        yield page
+        token = page.get("NextContinuationToken", "")
+        if not page.get("IsTruncated") or not token:
+            return
 
 
 async def probe_read_access(location: ArchiveLocation, s3: Any) -> None:

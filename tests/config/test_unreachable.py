@@ -258,14 +258,124 @@ def test_a_log_path_upload_that_cannot_reach_s3_is_explained_and_the_run_stands(
 
 
 @pytest.mark.parametrize("processes", ["1", "2"])
-def test_reads_that_cannot_connect_fail_their_objects(env, configs, s3_archive, outage, processes):
+def test_reads_s3_does_not_answer_wait_then_stop_at_the_outage_budget(
+    env, configs, s3_archive, outage, tmp_path, processes
+):
+    """S3 stops answering for good: the reads wait (they do not fail their objects one by one,
+    whatever --read-attempts says), then the run stops at --max-outage with exit 5, the command
+    to go on, and no object recorded as done that was not."""
     outage.down_at = frozenset({"GetObject"})
+    journal = tmp_path / "journal.jsonl"
     result = populator(
         "run", s3_archive, *map(str, configs), "--on-demand", "--processes", processes,
-        "--read-attempts", "2", "--retry-base-delay", "0.001",
+        "--checkpoint", str(journal), "--read-attempts", "1", "--retry-base-delay", "0.001",
+        "--max-outage", "2",
         env=dict(env, AWS_ENDPOINT_URL_S3=outage.url),
     )  # fmt: skip
-    assert_objects_failed(result, 3, "read failed after 2 attempts")
+    output = result.stdout + result.stderr
+    assert outage.is_down
+    assert result.returncode == 5, output
+    assert "Traceback" not in output and "internal error" not in output
+    assert "S3 does not answer" in result.stderr and "longer than --max-outage 2 s" in result.stderr
+    assert "run the same command to go on" in result.stderr
+    assert not [line for line in result.stdout.splitlines() if line.lstrip().startswith("FAILED ")]
+    assert not [line for line in journal.read_text().splitlines() if '"type":"object"' in line]
+    assert_no_secret(result)
+
+
+def wait_out(process: subprocess.Popen[str], outage: OutageProxy, seconds: float) -> tuple[str, str]:
+    """Let `process` meet the outage, keep the network away `seconds` longer, bring it back; the
+    process's output once it ends."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while not outage.is_down:
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    time.sleep(seconds)
+    assert process.poll() is None, process.communicate()  # still waiting, not failed
+    outage.come_back()
+    return process.communicate(timeout=120)
+
+
+def start_populator(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "populator", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("hangs", "processes"),
+    [(False, "2"), (True, "1")],
+    ids=["refused-2-processes", "black-hole-1-process"],
+)
+def test_an_s3_that_stops_answering_for_a_while_is_waited_for_and_the_run_ends_exact(
+    env, configs, s3_archive, outage, tmp_path, aws, unique_name, hangs, processes
+):
+    """Reads meet an S3 that refuses connections, or one that takes them and never answers (only
+    --request-timeout ends each request): they wait, say so, and go on when S3 is back."""
+    outage.down_at = frozenset({"GetObject"})
+    outage.hangs = hangs
+    report = tmp_path / "report.json"
+    process = start_populator(
+        "run", s3_archive, *map(str, configs), "--on-demand", "--processes", processes,
+        "--read-attempts", "1", "--request-timeout", "1", "--max-outage", "60", "--report", str(report),
+        env=dict(env, AWS_ENDPOINT_URL_S3=outage.url),
+    )  # fmt: skip
+    out, err = wait_out(process, outage, 3)
+    assert process.returncode == 0, err
+    assert "S3 does not answer" in err and "S3 answers again" in err
+    assert "0 failed" in out
+    data = json.loads(report.read_text())
+    assert data["outages"] >= 1 and data["objects_failed"] == 0
+    written = {
+        item["eventId"]["S"] for item in aws.boto3_client("dynamodb").scan(TableName=unique_name)["Items"]
+    }
+    assert len(written) == 60  # three objects of twenty events, every one
+
+
+def test_a_listing_that_loses_s3_waits_for_it(env, configs, s3_archive, outage):
+    """The run folders are listed (S3 is there), then S3 goes away as the run's objects are
+    listed: the listing waits and asks for the same page again."""
+    outage.down_at = frozenset({"ListObjectsV2"})
+    outage.spare = 1  # the listing of the run folders
+    process = start_populator(
+        "run", s3_archive, *map(str, configs), "--dry-run", "--processes", "1", "--max-outage", "60",
+        env=dict(env, AWS_ENDPOINT_URL_S3=outage.url),
+    )  # fmt: skip
+    out, err = wait_out(process, outage, 2)
+    assert process.returncode == 0, err
+    assert "S3 does not answer" in err and "S3 answers again" in err
+    assert "objects: 3 done of 3" in out, out
+
+
+def test_an_s3_checkpoint_that_loses_s3_waits_for_it_and_records_everything(
+    env, configs, s3_archive, outage, unique_name
+):
+    """The checkpoint's segments go to S3 as the run goes; S3 goes away at the first: the
+    segments wait (the run is not stopped for an unwritable checkpoint), and all are written."""
+    outage.down_at = frozenset({"PutObject"})
+    checkpoint = f"s3://{unique_name}/checkpoints/"
+    args = (
+        "run",
+        s3_archive,
+        *map(str, configs),
+        "--on-demand",
+        "--processes",
+        "1",
+        "--checkpoint",
+        checkpoint,
+    )
+    process = start_populator(*args, "--max-outage", "60", env=dict(env, AWS_ENDPOINT_URL_S3=outage.url))
+    _, err = wait_out(process, outage, 2)
+    assert process.returncode == 0, err
+    assert "S3 does not answer" in err and "S3 answers again" in err
+    again = populator(*args, env=env)  # every object was recorded: nothing to read again
+    assert again.returncode == 0, again.stderr
+    assert "objects skipped (already done): 3" in again.stdout and "items written: 0" in again.stdout
 
 
 @pytest.mark.parametrize(

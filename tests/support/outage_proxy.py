@@ -7,6 +7,12 @@ the listening socket is closed, so every new connection is refused (``ECONNREFUS
 an endpoint this machine has no route to any more. Point one service at it
 (``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL_DYNAMODB``) to lose that service alone.
 
+With :attr:`OutageProxy.hangs` set, it goes down as a black hole instead: connections are
+still accepted and every request is read, but never a byte is answered (a route that drops
+packets, a NAT gateway gone); only the client's read timeout ends each request. With
+:attr:`OutageProxy.spare`, that many requests of the ``down_at`` operations pass before one
+takes it down. :meth:`OutageProxy.come_back` ends either kind of outage.
+
 Operations are named as the services name them: DynamoDB's from ``X-Amz-Target``
 (``DescribeTable``, ``CreateTable``, ``BatchWriteItem``, ``PutItem``, ``BatchGetItem`` ...), S3's
 as :func:`tests.support.s3_proxy.classify` names them (``ListObjectsV2``, ``GetObject``,
@@ -28,8 +34,13 @@ import collections
 
 from aiohttp import web
 
-from tests.support.loopback_proxy import Knob, LoopbackProxy, check_keys
+from tests.support.loopback_proxy import Knob, LoopbackProxy, check_budget, check_keys
 from tests.support.s3_proxy import classify
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
 
 
 class OutageProxy(LoopbackProxy):
@@ -40,12 +51,17 @@ class OutageProxy(LoopbackProxy):
 
     #: operations whose first request takes the proxy down (None: never)
     down_at: Knob[frozenset[str] | None] = Knob(None, check_keys)
+    #: requests of the ``down_at`` operations forwarded before the next one takes the proxy down
+    spare: Knob[int] = Knob(0, check_budget)
+    #: down as a black hole: requests are accepted and never answered (False: refused)
+    hangs: Knob[bool] = Knob(False, _check_bool)
 
     def __init__(self, upstream_url: str) -> None:
         super().__init__(upstream_url)
         #: operation -> requests received (forwarded or not)
         self.calls: collections.Counter[str] = collections.Counter()
         self._down = False
+        self._back: asyncio.Event | None = None  # set on the proxy's loop when a black hole ends
 
     @property
     def is_down(self) -> bool:
@@ -59,11 +75,18 @@ class OutageProxy(LoopbackProxy):
         with self._lock:
             self.calls[operation] += 1
             going_down = not self._down and operation in (self.down_at or ())
+            if going_down and self.spare > 0:
+                self.spare, going_down = self.spare - 1, False
             self._down = self._down or going_down
-            down = self._down
-        if going_down:
+            down, hangs = self._down, self.hangs
+        if hangs and self._back is None:
+            self._back = asyncio.Event()
+        if going_down and not hangs:
             await self._stop_listening()
         if down:
+            if hangs:
+                assert self._back is not None
+                await self._back.wait()  # the client gave up long ago: its connection is dropped
             if request.transport is not None:
                 request.transport.abort()
             # The connection is gone: aiohttp's attempt to send this answer fails quietly.
@@ -82,6 +105,11 @@ class OutageProxy(LoopbackProxy):
         with self._lock:
             self.down_at = None
             self._down = False
+            hangs = self.hangs
+        if hangs:  # it never stopped listening: only the requests held are let go
+            if self._back is not None:
+                self._back.set()
+            return
         await web.TCPSite(self._runner, host, int(port)).start()
 
     async def _stop_listening(self) -> None:

@@ -38,6 +38,8 @@ than 2 bytes): that answer is passed on unchanged and the unit given back.
   then the connection is reset (``SO_LINGER`` 0 and ``transport.abort()``: a TCP RST).
 * ``short_body_next``: the same, but after half the body the connection is closed cleanly
   (a FIN): the body is shorter than its ``Content-Length``.
+* ``drop_next``: the connection is aborted before a byte of answer (no status line): the GET
+  got no answer at all, as when the network between goes away.
 
 Reset and short body break off in the middle of the stream, after botocore has handed the
 body to its caller, so only the caller's own read retry can get past them.
@@ -108,6 +110,7 @@ class _Fault(enum.Enum):
     SERVER_ERROR = "server_error_next"
     RESET = "reset_next"
     SHORT_BODY = "short_body_next"
+    DROP = "drop_next"
 
 
 class S3Proxy(LoopbackProxy):
@@ -119,6 +122,7 @@ class S3Proxy(LoopbackProxy):
     server_error_next: Knob[int] = Knob(0, check_budget)
     reset_next: Knob[int] = Knob(0, check_budget)
     short_body_next: Knob[int] = Knob(0, check_budget)
+    drop_next: Knob[int] = Knob(0, check_budget)
     targets: Knob[frozenset[str] | None] = Knob(None, check_keys)
     deny_operations: Knob[frozenset[str] | None] = Knob(None, check_keys)
     #: operation → (HTTP status, error code, message): answered so (an answer populator has no
@@ -155,6 +159,7 @@ class S3Proxy(LoopbackProxy):
             self.server_error_next = 0
             self.reset_next = 0
             self.short_body_next = 0
+            self.drop_next = 0
             self.targets = None
             self.deny_operations = None
 
@@ -193,6 +198,10 @@ class S3Proxy(LoopbackProxy):
             return _error(503, "SlowDown", "Please reduce your request rate.", request)
         if fault is _Fault.SERVER_ERROR:
             return _error(500, "InternalError", _INTERNAL_ERROR_MESSAGE, request)
+        if fault is _Fault.DROP:
+            if request.transport is not None:
+                request.transport.abort()  # not a byte of answer: as a request lost on the way
+            return web.Response(status=503)  # never sent: the connection is gone
         if fault is _Fault.RESET or fault is _Fault.SHORT_BODY:
             assert key is not None
             return await self._break_off(request, body, fault, key)
