@@ -232,6 +232,55 @@ def test_faults_past_the_read_attempts_fail_that_object_and_a_rerun_completes(
     assert archive.table_keys() == archive.live_keys()
 
 
+def test_gets_s3_does_not_answer_while_it_answers_nobody_spend_no_read_attempt(
+    archive: Archive, s3_proxy: S3Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every object's first GET gets no answer at all (the network went away for a moment):
+    that is an outage, waited out, not a failed read; one read attempt is enough."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # else botocore's own retries absorb the drops
+    # aiohttp sends a GET dropped on a kept-alive connection once more, on a new one: two drops
+    # an object make sure each of them meets the outage.
+    s3_proxy.drop_next = 2 * len(archive.expected.objects)
+
+    tally = archive.run(read_attempts=1)
+
+    assert s3_proxy.faults_injected == {"drop_next": 2 * len(archive.expected.objects)}
+    assert tally.object_restarts == 0 and tally.outages >= 1 and tally.waiting_for is None
+    assert_complete(archive, tally)
+
+
+def test_an_object_s3_never_answers_while_it_answers_the_others_fails_after_its_attempts(
+    aws: AwsTestEnv, s3_proxy: S3Proxy, unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only one object's GETs go unanswered, while the others' are answered: not an outage but
+    that read's own trouble. It spends its attempts and fails; it does not wait forever."""
+    import populator.config.outage
+
+    monkeypatch.setattr(populator.config.outage, "FIRST_WAIT", 0.01)  # the others take longer
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    root = tmp_path / "archive"
+    spec = SampleSpec(runs=1, parts_per_run=80, events_per_part=3, formats=("gz",), now=NOW, seed=5)
+    expected = write_archive(root, spec)
+    upload(aws.boto3_client("s3"), root, unique_name, PREFIX)
+    storage, resolver = write_configs(tmp_path, unique_name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_proxy.url)
+    cursed = f"{PREFIX}/{expected.objects[0]}"
+    s3_proxy.target([cursed])
+    s3_proxy.drop_next = 1000
+
+    tally = run_job(
+        f"s3://{unique_name}/{PREFIX}/", storage, resolver, concurrency=2, writers=2, on_demand=True,
+        read_retry=ReadRetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05),
+    )  # fmt: skip
+
+    assert list(tally.failures) == [cursed]
+    assert "read failed after 2 attempts" in tally.failures[cursed]
+    assert tally.objects_done == len(expected.objects) - 1
+    # Each attempt: one GET taken for an outage, one more that others were answered around; each
+    # GET perhaps sent twice by aiohttp (once more on a new connection when a kept-alive one drops).
+    assert s3_proxy.faulted_keys[cursed] <= 2 * 2 * 2
+
+
 def _keys_outside(archive: Archive, relative: str) -> set[tuple[str, str]]:
     """Manifest keys found in the archive's parts other than `relative` (independent parser)."""
     others = archive.root.parent / "others"
