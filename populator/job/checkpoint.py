@@ -185,13 +185,13 @@ class Journal:
             if path.exists() and path.stat().st_size > 0:
                 spool = open(path, "rb")  # noqa: SIM115 - read back on a digest match, closed with the journal
                 finished, progress = _load_records(spool, _count_lines(path), path, identity)
-                # Unbuffered: a group is one write of ours, undone whole when it fails (see _commit).
+                # Unbuffered: a group is one write of ours, undone whole when it fails (see commit_lines).
                 handle = open(path, "ab", buffering=0)  # noqa: SIM115 - held open for the whole run
-                _terminate_torn_line(path, handle)
+                terminate_torn_line(path, handle)
             else:
                 finished, progress = FinishedSet(None, 0), {}
                 handle = open(path, "wb", buffering=0)  # noqa: SIM115
-                _commit(handle, [_header_line(identity)])
+                commit_lines(handle, [_header_line(identity)])
         except OSError as exc:
             raise UsageError(f"checkpoint {path} cannot be used: {exc.strerror or exc}.") from None
         return cls(_FileStore(handle, path), str(path), identity, finished, progress)
@@ -334,7 +334,7 @@ class _FileStore:
 
     def write_group(self, records: list[bytes]) -> None:
         try:
-            _commit(self._handle, records)
+            commit_lines(self._handle, records)
         except OSError as exc:
             raise LocalWriteError.of("the checkpoint", self._path, exc, _RESUMES) from None
 
@@ -434,7 +434,7 @@ def _header_line(identity: JobIdentity) -> bytes:
     return orjson.dumps(header) + b"\n"
 
 
-def _commit(handle: Any, records: list[bytes]) -> None:
+def commit_lines(handle: Any, records: list[bytes]) -> None:
     """Append `records` to the unbuffered `handle` and fsync; when that fails, cut the file back to
     where it ended (a short write leaves no torn record for the next group to follow) and raise."""
     fd = handle.fileno()
@@ -458,7 +458,7 @@ def _count_lines(path: Path) -> int:
     return count + 1
 
 
-def _terminate_torn_line(path: Path, handle: Any) -> None:
+def terminate_torn_line(path: Path, handle: Any) -> None:
     """After a crash mid-write the file may not end in a newline: end the torn line."""
     with open(path, "rb") as reader:
         reader.seek(-1, os.SEEK_END)

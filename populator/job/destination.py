@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..observe.hub import Hub
@@ -75,6 +75,9 @@ class ProcessParts:
     stack: contextlib.AsyncExitStack  # closes the writer with the process's pipeline
     table: TableInfo | None  # the table made ready by the parent (None: writing elsewhere)
     rate: RateSharing | None  # this process's share of one rate controller (None: all of it)
+    #: tasks the writer keeps running beside the pipeline (the rate watcher): the first to fail
+    #: ends the pipeline with its error, instead of dying unseen
+    helpers: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class WriterFactory(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Sequence
 
 from ..observe.hub import Hub
 from ..source.archive import ArchiveObject
@@ -44,20 +44,44 @@ async def run_in_process(
         s3_outage = (
             outage_watch("S3", job, hub, proven=worker is not None) if clients.s3 is not None else None
         )
-        writer = await writers.open_writer(ProcessParts(job, clients, hub, stack, table, rate))
+        parts = ProcessParts(job, clients, hub, stack, table, rate)
+        writer = await writers.open_writer(parts)
         await guard_pipeline(
             job,
             clients,
-            run_pipeline(
-                job.pipeline,
-                hub,
-                writer=writer,
-                s3=clients.s3,
-                stop=stop,
-                skip=earlier.finished if earlier is not None else None,
-                resume=earlier.lines_done if earlier is not None else None,
-                source=source,
-                keep_prefixes=writers.stores_on_acknowledge,
-                s3_outage=s3_outage,
+            until_a_helper_fails(
+                parts.helpers,
+                run_pipeline(
+                    job.pipeline,
+                    hub,
+                    writer=writer,
+                    s3=clients.s3,
+                    stop=stop,
+                    skip=earlier.finished if earlier is not None else None,
+                    resume=earlier.lines_done if earlier is not None else None,
+                    source=source,
+                    keep_prefixes=writers.stores_on_acknowledge,
+                    s3_outage=s3_outage,
+                ),
             ),
         )
+
+
+async def until_a_helper_fails(helpers: Sequence[asyncio.Task[None]], work: Awaitable[None]) -> None:
+    """Await `work`; a helper task (one that runs until cancelled) that fails first cancels it and
+    its error is raised instead: a task nobody awaits must not die unseen."""
+    main = asyncio.ensure_future(work)
+    watched: set[asyncio.Future[None]] = {main, *helpers}
+    try:
+        while True:
+            done, watched = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            if main in done:
+                return main.result()
+            for helper in done:
+                failure = None if helper.cancelled() else helper.exception()
+                if failure is not None:
+                    raise failure
+    finally:
+        if not main.done():
+            main.cancel()
+            await asyncio.wait((main,))

@@ -13,7 +13,6 @@ after a crash between the two `reconcile` finishes them from here.
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +20,10 @@ from typing import Any
 
 import orjson
 
-from ..errors import UsageError
+from ..errors import LocalWriteError, UsageError
 from ..sink.staging import HeldObject, StagedObject
 from ..source.archive import ArchiveObject
-from .checkpoint import FinishedObject, Journal
+from .checkpoint import FinishedObject, Journal, commit_lines, terminate_torn_line
 
 VERSION = 1
 
@@ -79,28 +78,35 @@ class StagingJournal:
             path.parent.mkdir(parents=True, exist_ok=True)
             if restart and path.exists():
                 path.unlink()
+            # Unbuffered: a record is one write of ours, undone whole when it fails (commit_lines).
             if path.exists() and path.stat().st_size > 0:
                 state = _load(path, job)
-                handle = open(path, "ab")  # noqa: SIM115 - held open for the whole run
-                with open(path, "rb") as reader:
-                    reader.seek(-1, os.SEEK_END)
-                    if reader.read(1) != b"\n":
-                        _append(handle, None)
+                handle = open(path, "ab", buffering=0)  # noqa: SIM115 - held open for the whole run
+                terminate_torn_line(path, handle)
             else:
                 state = StagingState(nonce=secrets.token_hex(8))
-                handle = open(path, "wb")  # noqa: SIM115
-                _append(handle, {"type": "header", "version": VERSION, "job": job, "nonce": state.nonce})
+                handle = open(path, "wb", buffering=0)  # noqa: SIM115
+                header = {"type": "header", "version": VERSION, "job": job, "nonce": state.nonce}
+                commit_lines(handle, [orjson.dumps(header) + b"\n"])
         except OSError as exc:
             raise UsageError(f"staging journal {path} cannot be used: {exc.strerror or exc}.") from None
         return cls(path, handle, state)
 
+    def _append(self, record: dict[str, Any]) -> None:
+        """One record, written and synced whole, or not at all (a full disk: told with its path)."""
+        try:
+            commit_lines(self._handle, [orjson.dumps(record) + b"\n"])
+        except OSError as exc:
+            then = "run the same command: it resumes (what was staged since is staged again)."
+            raise LocalWriteError.of("the staging journal", self.path, exc, then) from None
+
     def upload_started(self, key: str, upload_id: str) -> None:
         self.state.uploads[key] = upload_id
-        _append(self._handle, {"type": "upload", "key": key, "upload_id": upload_id})
+        self._append({"type": "upload", "key": key, "upload_id": upload_id})
 
     def aborted(self, key: str, upload_id: str) -> None:
         self.state.uploads.pop(key, None)
-        _append(self._handle, {"type": "aborted", "key": key, "upload_id": upload_id})
+        self._append({"type": "aborted", "key": key, "upload_id": upload_id})
 
     def staged(self, staged: StagedObject) -> None:
         self.state.uploads.pop(staged.key, None)
@@ -114,30 +120,30 @@ class StagingJournal:
             "duplicates": staged.duplicates,
             "held": [_held(held) for held in staged.held],
         }
-        _append(self._handle, record)
+        self._append(record)
 
     def orphan_deleted(self, key: str) -> None:
         """An object under the data prefix that no staged record names (completed just before a
         crash): deleted, its archive objects are staged again."""
         self.state.uploads.pop(key, None)
-        _append(self._handle, {"type": "orphan_deleted", "key": key})
+        self._append({"type": "orphan_deleted", "key": key})
 
     def staging_deleted(self) -> None:
         """Every staged object deleted after the import (the records stay, for the totals)."""
         self.state.cleaned = True
-        _append(self._handle, {"type": "staging_deleted"})
+        self._append({"type": "staging_deleted"})
 
     def import_requested(self, token: str) -> None:
         self.state.client_token = token
-        _append(self._handle, {"type": "import_requested", "client_token": token})
+        self._append({"type": "import_requested", "client_token": token})
 
     def import_started(self, arn: str) -> None:
         self.state.import_arn = arn
-        _append(self._handle, {"type": "import", "arn": arn})
+        self._append({"type": "import", "arn": arn})
 
     def import_finished(self, outcome: dict[str, Any]) -> None:
         self.state.finished = outcome
-        _append(self._handle, {"type": "finished", **outcome})
+        self._append({"type": "finished", **outcome})
 
     def reconcile(self, checkpoint: Journal) -> frozenset[tuple[str, str]]:
         """Record in the checkpoint the archive objects of staged objects it lacks (a crash came
@@ -167,12 +173,6 @@ def _held(held: HeldObject) -> dict[str, Any]:
         "items": held.items,
         "bad_rows": held.bad_rows,
     }
-
-
-def _append(handle: Any, record: dict[str, Any] | None) -> None:
-    handle.write(b"\n" if record is None else orjson.dumps(record) + b"\n")
-    handle.flush()
-    os.fsync(handle.fileno())
 
 
 def _load(path: Path, job: dict[str, Any]) -> StagingState:

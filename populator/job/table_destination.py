@@ -58,7 +58,13 @@ class TableWriters:
         if process.job.dry_run or process.table is None:
             return None
         return await make_writer(
-            process.job, process.clients, process.table, process.hub, process.stack, process.rate
+            process.job,
+            process.clients,
+            process.table,
+            process.hub,
+            process.stack,
+            process.rate,
+            helpers=process.helpers,
         )
 
 
@@ -124,8 +130,11 @@ async def make_writer(
     hub: Hub,
     stack: contextlib.AsyncExitStack,
     rate: RateSharing | None = None,
+    *,
+    helpers: list[asyncio.Task[None]] | None = None,
 ) -> BatchWriter | ConditionalWriter:
-    """The writer, its transport and rate controller, and the task that keeps the rate current.
+    """The writer, its transport and rate controller, and the task that keeps the rate current
+    (added to `helpers`, whose failure the caller watches for).
 
     `rate` makes this process one of several sharing a rate controller (see workers.py).
     """
@@ -163,6 +172,8 @@ async def make_writer(
         )
     )
     stack.push_async_callback(_cancel, watcher)
+    if helpers is not None:
+        helpers.append(watcher)
     return writer
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from populator.errors import UsageError
+from populator.errors import LocalWriteError, UsageError
 from populator.job.checkpoint import JobIdentity, Journal
 from populator.job.staging_journal import StagingJournal, finished, journal_path
 from populator.sink.staging import HeldObject, StagedObject
@@ -79,3 +79,29 @@ def test_reconcile_finishes_in_the_checkpoint_what_a_crash_left_only_here(tmp_pa
     assert reopened.is_finished(ArchiveObject("b", 7, "e-b", "run=1"))
     assert reopened.is_finished(ArchiveObject("a", 7, "e-a", "run=1"))
     reopened.close()
+
+
+def test_a_full_disk_is_told_with_the_path_and_the_journal_keeps_what_it_acknowledged(tmp_path, monkeypatch):
+    """Before: a plain OSError ("a bug", exit 3), and a short write could leave a torn record in
+    the middle of the journal for the next record to follow."""
+    from tests.support.full_disk import DiskFull
+
+    path = tmp_path / "j.staging.jsonl"
+    journal = StagingJournal.open(path, JOB)
+    journal.upload_started("data/1.json.gz", "u1")
+    journal.staged(staged("data/1.json.gz", "run=1/a"))
+    acknowledged = path.read_bytes()
+    disk = DiskFull(monkeypatch, path, room=20)  # a short write, then ENOSPC
+
+    with pytest.raises(LocalWriteError) as failed:
+        journal.staged(staged("data/2.json.gz", "run=1/b"))
+    message = str(failed.value)
+    assert message.startswith(f"the staging journal {path} could not be written: No space left")
+    assert " free on " in message and "run the same command" in message
+    assert path.read_bytes() == acknowledged  # the short write undone
+
+    disk.free()
+    journal.upload_started("data/3.json.gz", "u3")  # space back: the journal goes on whole
+    journal.close()
+    state = StagingJournal.open(path, JOB).state
+    assert list(state.staged) == ["data/1.json.gz"] and state.uploads == {"data/3.json.gz": "u3"}
