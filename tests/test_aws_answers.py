@@ -128,6 +128,67 @@ def test_a_clock_20_minutes_off_is_named_with_the_offset(world: dict[str, Any], 
     assert "credentials" not in result.stderr
 
 
+def test_a_clock_20_minutes_behind_is_told_before_anything_is_written(
+    world: dict[str, Any], dynamo_proxy: Any
+) -> None:
+    """DynamoDB checks signing times (moto does not: the proxy does, as DynamoDB does)."""
+    dynamo_proxy.clock_ahead = 20 * 60
+    result = populator(world, "run", "--on-demand")
+    assert result.returncode == 2, result.stderr
+    assert "clock is 20 minutes behind AWS's" in result.stderr and "NTP" in result.stderr
+    assert "Signature expired" in result.stderr and "Traceback" not in result.stderr
+    assert dynamo_proxy.skew_refusals == 1  # DescribeTable: nothing else was tried
+
+
+def test_a_clock_that_steps_during_a_run_is_corrected_on_the_signed_write_path(
+    world: dict[str, Any], dynamo_proxy: Any, aws: Any, unique_name: str
+) -> None:
+    """The clock steps 20 minutes back once the table is set up: the writes are refused, signed
+    again with AWS's time from the refusal's Date, and the run ends exact, asking for NTP."""
+    dynamo_proxy.clock_ahead = 20 * 60
+    dynamo_proxy.skew_operations = frozenset({"BatchWriteItem"})
+    result = populator(world, "run", "--on-demand")
+    assert result.returncode == 0, result.stderr
+    assert "clock is 20 minutes behind AWS's" in result.stderr and "NTP" in result.stderr
+    assert 1 <= dynamo_proxy.skew_refusals <= 2 * 64  # once a process, for the writes in flight
+    report = json.loads(world["report"].read_text())
+    assert report["objects_failed"] == 0 and abs(report["clock_offset_s"] - 1200) < 5
+    assert (
+        aws.boto3_client("dynamodb").scan(TableName=unique_name, Select="COUNT")["Count"]
+        == report["items_written"]
+    )
+
+
+def test_a_clock_that_steps_with_botocore_writes_stops_the_run_naming_the_clock(
+    world: dict[str, Any], dynamo_proxy: Any
+) -> None:
+    """botocore does not correct a skew: the run stops at the first refused write (nothing was
+    written: exit 2), with the offset and AWS's own words."""
+    dynamo_proxy.clock_ahead = 20 * 60
+    dynamo_proxy.skew_operations = frozenset({"BatchWriteItem"})
+    result = populator(world, "run", "--on-demand", "--write-path", "botocore")
+    assert result.returncode == 2, result.stderr
+    assert "clock is 20 minutes behind AWS's" in result.stderr and "NTP" in result.stderr
+    assert "Signature expired" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_s3_refusing_a_skewed_clock_on_a_dry_run_names_the_clock(
+    world: dict[str, Any], s3_proxy: Any
+) -> None:
+    """Before: S3's RequestTimeTooSkewed ended a dry run as a bug (exit 3)."""
+    s3_proxy.answer_operations = {
+        "ListObjectsV2": (
+            403,
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the current time is too large.",
+        )
+    }
+    result = populator(world, "run", "--dry-run")
+    assert result.returncode == 2, result.stderr
+    assert "RequestTimeTooSkewed" in result.stderr and "clock" in result.stderr and "NTP" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("refused", ["HeadObject", "ListObjectsV2"])
 def test_an_archive_that_cannot_be_read_creates_no_table(
     world: dict[str, Any], aws: Any, s3_proxy: Any, unique_name: str, refused: str

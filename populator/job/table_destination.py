@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..config.storage import AwsSettings
 from ..observe.hub import (
+    ClockSkewed,
     Event,
     Hub,
     ObjectFinished,
@@ -149,7 +150,7 @@ async def make_writer(
         share=rate.share if rate else 1.0,
     )
     transport: Transport = await guard(
-        _transport(job, clients.session, clients.dynamodb, clients.settings),
+        _transport(job, clients.session, clients.dynamodb, clients.settings, hub),
         action=clients.table_action(job),
         permission="dynamodb:BatchWriteItem",
         identity=clients.table_identity,
@@ -177,7 +178,9 @@ async def make_writer(
     return writer
 
 
-async def _transport(job: BackfillJob, session: Any, dynamodb: Any, settings: AwsSettings) -> Transport:
+async def _transport(
+    job: BackfillJob, session: Any, dynamodb: Any, settings: AwsSettings, hub: Hub
+) -> Transport:
     """The write path: botocore's own, or SigV4-signed posts (see transport.py for why)."""
     from aiobotocore.credentials import AioCredentials
     from botocore.exceptions import NoCredentialsError
@@ -197,6 +200,7 @@ async def _transport(job: BackfillJob, session: Any, dynamodb: Any, settings: Aw
         if credentials is None:
             raise NoCredentialsError()
     return SignedHttpTransport(
+        on_clock_skew=lambda offset: hub.publish(ClockSkewed("DynamoDB", offset)),
         endpoint_url=dynamodb.meta.endpoint_url,
         region=dynamodb.meta.region_name,
         credentials=credentials,

@@ -12,6 +12,7 @@ import logging
 from .hub import (
     BadRowFound,
     BytesRead,
+    ClockSkewed,
     Event,
     ItemsAcknowledged,
     LinesParsed,
@@ -116,6 +117,17 @@ class EventLog:
                         reason,
                         extra={"service": service},
                     )
+            case ClockSkewed(service=service, offset=offset):
+                direction = "behind" if offset > 0 else "ahead of"
+                log.warning(
+                    "this machine's clock is %.0f minutes %s AWS's (from %s's answer's Date): "
+                    "requests are signed with AWS's time from now on; fix the clock (NTP: chrony "
+                    "or systemd-timesyncd)",
+                    abs(offset) / 60,
+                    direction,
+                    service,
+                    extra={"service": service, "clock_offset_s": round(offset, 1)},
+                )
             case PrefixCarried(obj=obj, lines=lines, items=items):
                 log.debug(
                     "%s: its first %d lines were stored already: %d items not written again",

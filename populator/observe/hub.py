@@ -125,6 +125,16 @@ class ServiceWaiting:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockSkewed:
+    """`service` refused a request for its signing time: AWS's clock is `offset` seconds ahead of
+    this machine's (negative: behind), from its answer's Date. The signed writes use AWS's time
+    from now on (see sink/transport.py)."""
+
+    service: str
+    offset: float
+
+
+@dataclass(frozen=True, slots=True)
 class BadRowFound:
     obj: ArchiveObject
     line: int  # 1-based line number in the (decompressed) object
@@ -215,6 +225,7 @@ Event = (
     | ObjectProgress
     | PrefixCarried
     | ServiceWaiting
+    | ClockSkewed
     | RateChanged
     | StagedUploadStarted
     | StagedUploadAborted

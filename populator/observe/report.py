@@ -14,6 +14,7 @@ from ..errors import exit_status
 from ..sink.pricing import DEFAULT_PRICE_PER_MILLION_WRU, write_cost_usd
 from .hub import (
     BytesRead,
+    ClockSkewed,
     Event,
     ItemsAcknowledged,
     LinesParsed,
@@ -76,6 +77,7 @@ class Tally:
     table_created: bool = False
     ttl_problem: str | None = None  # why time to live is not on for `ttl` (None: it is, or no table)
     outages: int = 0  # times a service stopped answering
+    clock_offset: float | None = None  # seconds AWS's clock is ahead of this machine's, when told
     # service → (since, why) for each process waiting for it (each worker watches on its own)
     _waiting: dict[str, list[tuple[float, str]]] = field(default_factory=dict, repr=False)
     # Runs done: every object of the run listed, and each finished, failed or skipped.
@@ -147,6 +149,8 @@ class Tally:
                 else:
                     self.outages += not waiting  # one outage, however many processes meet it
                     waiting.append((since, reason))
+            case ClockSkewed(offset=offset):
+                self.clock_offset = offset
             case PrefixCarried(items=items):
                 self.objects_resumed_partway += 1
                 self.items_carried_over += items
@@ -251,6 +255,7 @@ class Tally:
             "object_restarts": self.object_restarts,
             "objects_resumed_partway": self.objects_resumed_partway,
             "outages": self.outages,
+            "clock_offset_s": None if self.clock_offset is None else round(self.clock_offset, 1),
             "items_carried_over": self.items_carried_over,
             "interrupted_by": self.interrupted_by,
             "checkpoint": self.checkpoint,

@@ -139,3 +139,41 @@ async def test_requests_on_the_wire_verify_as_botocore_signs_them(token):
         await transport.close()
         await runner.cleanup()
     assert verdicts == [True, True, True]
+
+
+async def test_a_write_refused_for_a_skewed_clock_is_signed_again_with_aws_time_once(dynamo_proxy):
+    """The proxy checks signing times as DynamoDB does, its clock 20 minutes ahead: the first
+    request is refused, signed again with the time of the refusal's Date and answered; later
+    requests keep the offset. An endpoint that refuses the corrected request too is believed."""
+    from botocore.exceptions import ClientError
+
+    from populator.sink.transport import SignedHttpTransport
+
+    told: list[float] = []
+    transport = SignedHttpTransport(
+        endpoint_url=dynamo_proxy.url,
+        region="us-east-1",
+        credentials=_FrozenSource(Credentials("testing", "testing", None)),
+        connections=4,
+        on_clock_skew=told.append,
+    )
+    dynamo_proxy.clock_ahead = 20 * 60
+    try:
+        for _ in range(3):
+            with pytest.raises(ClientError) as answer:  # past the signature check: moto's own answer
+                await transport.call("DescribeTable", {"TableName": "no-such-table"})
+            assert answer.value.response["Error"]["Code"] == "ResourceNotFoundException"
+        assert dynamo_proxy.skew_refusals == 1
+        assert len(told) == 1 and abs(told[0] - 1200) < 5
+
+        # Refused for its time again, with a Date that says the clocks agree: nothing to correct.
+        dynamo_proxy.clock_ahead = None
+        expired = "Signature expired: 20261202T041000Z is now earlier than 20261202T042500Z"
+        dynamo_proxy.answer_operations = {"DescribeTable": (400, "InvalidSignatureException", expired, 1200)}
+        calls = dynamo_proxy.calls["DescribeTable"]
+        with pytest.raises(ClientError) as refused:
+            await transport.call("DescribeTable", {"TableName": "no-such-table"})
+        assert refused.value.response["Error"]["Code"] == "InvalidSignatureException"
+        assert dynamo_proxy.calls["DescribeTable"] == calls + 1 and len(told) == 1
+    finally:
+        await transport.close()

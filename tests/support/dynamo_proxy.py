@@ -71,6 +71,14 @@ Where moto differs from DynamoDB, the proxy answers as DynamoDB documents:
   (a DynamoDB import takes minutes at least; moto's is over at once), to test waiting on one
   and reattaching to it; set it back to False and the next DescribeImport tells moto's outcome.
 
+* ``clock_ahead`` (seconds, None: off): the proxy's clock, as AWS's, is this far ahead of this
+  machine's, and it checks every request's signing time as DynamoDB does (moto checks none): a
+  request whose ``X-Amz-Date`` is more than 5 minutes from it is refused, 400
+  ``InvalidSignatureException`` with DynamoDB's own message ("Signature expired: … is now earlier
+  than … (… - 5 min.)", or "Signature not yet current: …"), and the answer's ``Date`` is that clock.
+  ``skew_refusals`` counts them. ``skew_operations`` (None: all) limits the check to those
+  operations: a clock that steps after the run's setup, when only writes are left to make.
+
 Counters: ``calls`` (operation name from ``X-Amz-Target`` -> requests received, faulted or
 not; requests without the header count under ``""``) and ``unprocessed_items_returned``.
 :meth:`reset_counts` clears both; :meth:`reset_faults` turns every knob off.
@@ -78,6 +86,7 @@ not; requests without the header count under ``""``) and ``unprocessed_items_ret
 
 from __future__ import annotations
 
+import calendar
 import collections
 import email.utils
 import enum
@@ -107,6 +116,9 @@ _THROTTLING_TYPE = "com.amazon.coral.availability#ThrottlingException"
 _SERVER_ERROR_TYPE = "com.amazonaws.dynamodb.v20120810#InternalServerError"
 
 
+SKEW_ALLOWED_SECONDS = 300  # DynamoDB refuses a request signed more than 5 minutes off its clock
+
+
 class _Fault(enum.Enum):
     DROP = "drop_next"
     SERVER_ERROR = "server_error_next"
@@ -122,6 +134,11 @@ def _check_bool(name: str, value: object) -> None:
 def _check_reasons(name: str, value: object) -> None:
     if value is not None and (not isinstance(value, tuple) or not all(isinstance(v, str) for v in value)):
         raise ValueError(f"{name} must be None or a tuple of str, got {value!r}")
+
+
+def _check_seconds(name: str, value: object) -> None:
+    if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+        raise ValueError(f"{name} must be None or a number of seconds, got {value!r}")
 
 
 def _check_mapping(name: str, value: object) -> None:
@@ -149,6 +166,9 @@ class DynamoProxy(LoopbackProxy):
     #: operation → (HTTP status, error code, message): answered so, whatever the request (an
     #: answer populator has no special handling for, as AWS may give one any day)
     answer_operations: Knob[dict[str, Any] | None] = Knob(None, _check_mapping)
+    #: seconds this DynamoDB's clock is ahead of the machine's, signing times checked (None: off)
+    clock_ahead: Knob[float | None] = Knob(None, _check_seconds)
+    skew_operations: Knob[frozenset[str] | None] = Knob(None, check_keys)
 
     def __init__(self, upstream_url: str) -> None:
         super().__init__(upstream_url)
@@ -156,6 +176,7 @@ class DynamoProxy(LoopbackProxy):
         #: access key ids seen in SigV4 ``Authorization`` headers, with how many requests used each
         self.access_keys: collections.Counter[str] = collections.Counter()
         self._unprocessed_items_returned = 0
+        self.skew_refusals = 0  # requests refused for their signing time (see ``clock_ahead``)
         self._items_stored = 0
         #: token bucket of items/s for writes (None: unlimited); see ``limit_capacity``
         self._capacity: float | None = None
@@ -277,6 +298,16 @@ class DynamoProxy(LoopbackProxy):
         if credential:
             with self._lock:
                 self.access_keys[credential.partition("/")[0]] += 1
+        ahead, checked = self.clock_ahead, self.skew_operations
+        if (
+            ahead is not None
+            and (checked is None or operation in checked)
+            and (refusal := self._signed_too_far_off(request, ahead)) is not None
+        ):
+            with self._lock:
+                self.calls[operation] += 1
+                self.skew_refusals += 1
+            return refusal
         answers = self.answer_operations
         if answers is not None and operation in answers:
             with self._lock:
@@ -324,6 +355,30 @@ class DynamoProxy(LoopbackProxy):
         return await self._forward(request, body)
 
     # ---------------------------------------------- where moto differs from DynamoDB
+
+    @staticmethod
+    def _signed_too_far_off(request: web.Request, ahead: float) -> web.Response | None:
+        """DynamoDB's answer to a request signed more than 5 minutes from its clock, or None."""
+        stamp = request.headers.get("X-Amz-Date", "")
+        try:
+            signed = calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ"))
+        except ValueError:
+            return None  # not signed this way: not this check's business
+        now = time.time() + ahead
+
+        def fmt(at: float) -> str:
+            return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(at))
+
+        if signed < now - SKEW_ALLOWED_SECONDS:
+            message = f"Signature expired: {stamp} is now earlier than {fmt(now - 300)} ({fmt(now)} - 5 min.)"
+        elif signed > now + SKEW_ALLOWED_SECONDS:
+            later = f"{fmt(now + 300)} ({fmt(now)} + 5 min.)"
+            message = f"Signature not yet current: {stamp} is still later than {later}"
+        else:
+            return None
+        response = _error(400, "com.amazon.coral.service#InvalidSignatureException", message)
+        response.headers["Date"] = email.utils.formatdate(now, usegmt=True)
+        return response
 
     def _throttle_error(self, error_type: str, message: str) -> web.Response:
         document: dict[str, Any] = {"__type": error_type, "message": message}
