@@ -56,7 +56,13 @@ def fleet_renderable(fleet: Fleet, *, fold: bool = False) -> RenderableType:
     for job in fleet.jobs:
         parts += ["", _title(job), _table(job), *_notes(job, fold)]
     for where, why in fleet.unreadable:
-        parts.append(Text.assemble(("warning: ", "bold yellow"), f"{where} is not a status snapshot: {why}"))
+        # Wrapped between words, but a path longer than the line is never cut (it is copied).
+        warning = Text.assemble(
+            ("warning: ", "bold yellow"),
+            f"{where} is not a status snapshot: {why}",
+            overflow="fold" if fold else "ignore",
+        )
+        parts.append(warning)
     return Group(*parts)
 
 
