@@ -30,7 +30,7 @@ from ..observe.import_progress import ImportTally
 from ..sink.staging import HeldObject, Stager
 from ..sink.writes import TableInfo
 from .checkpoint import Journal
-from .clients import Clients, open_clients
+from .clients import Clients, open_clients, outage_watch
 from .destination import IMPORTING, STAGING, EarlierRun, PhaseDisplay, ProcessParts
 from .spec import BackfillJob
 from .staging_checks import journal_header, preflight, refuse_an_existing_table, staging_of
@@ -70,6 +70,8 @@ class StagingWriters:
             on_upload_started=lambda key, upload_id: hub.publish(StagedUploadStarted(key, upload_id)),
             on_staged=lambda staged: hub.publish(ObjectStaged(staged)),
             on_aborted=lambda key, upload_id: hub.publish(StagedUploadAborted(key, upload_id)),
+            # The staging prefix answered the parent's checks before anything was staged.
+            outage=outage_watch("S3", job, hub, proven=True),
             **options,
         )
 

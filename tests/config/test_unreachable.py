@@ -378,6 +378,25 @@ def test_an_s3_checkpoint_that_loses_s3_waits_for_it_and_records_everything(
     assert "objects skipped (already done): 3" in again.stdout and "items written: 0" in again.stdout
 
 
+def test_an_import_whose_s3_stops_answering_while_staging_waits_for_it(
+    env, configs, archive, outage, aws, unique_name, tmp_path
+):
+    """The staged objects' multipart uploads lose S3 (the first part): they wait for it, and the
+    import goes on to a table holding every event once S3 is back."""
+    aws.boto3_client("s3").create_bucket(Bucket=f"{unique_name}-staging")
+    outage.down_at = frozenset({"PUT object"})  # UploadPart: the staging prefix was checked before
+    process = start_populator(
+        "import", str(archive), *map(str, configs), "--staging", f"s3://{unique_name}-staging/p/",
+        "--processes", "1", "--max-outage", "60", "--poll-interval", "0.1",
+        env=dict(env, AWS_ENDPOINT_URL_S3=outage.url),
+    )  # fmt: skip
+    _, err = wait_out(process, outage, 2)
+    assert process.returncode == 0, err
+    assert "S3 does not answer" in err and "S3 answers again" in err
+    written = aws.boto3_client("dynamodb").scan(TableName=unique_name, Select="COUNT")["Count"]
+    assert written == 60
+
+
 @pytest.mark.parametrize(
     ("options", "operation"),
     [
