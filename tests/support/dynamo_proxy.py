@@ -67,6 +67,8 @@ Where moto differs from DynamoDB, the proxy answers as DynamoDB documents:
   ``ImportNotFoundException``; item errors without a failure code leave the import
   ``COMPLETED`` with its ``ErrorCount`` (the errors go to CloudWatch). ``imports_started``
   counts the imports moto was asked to start.
+* ``ImportTable``'s answer is ``IN_PROGRESS`` (DynamoDB answers as the import starts; moto's
+  import may be over before its answer is made).
 * ``hold_imports``: while True, every import is reported ``IN_PROGRESS`` with nothing processed
   (a DynamoDB import takes minutes at least; moto's is over at once), to test waiting on one
   and reattaching to it; set it back to False and the next DescribeImport tells moto's outcome.
@@ -465,7 +467,14 @@ class DynamoProxy(LoopbackProxy):
             self._imports_started += 1
             if token:
                 self._import_tokens[token] = (parameters, answer["ImportTableDescription"]["ImportArn"])
-        return _json_response(200, self._as_dynamodb_import(answer))
+        started = self._as_dynamodb_import(answer)
+        # DynamoDB answers ImportTable as the import starts; moto's may be over already (its
+        # thread raced the answer), which would leave a caller nothing to poll, now and then.
+        description = started["ImportTableDescription"]
+        description["ImportStatus"] = "IN_PROGRESS"
+        for ended in ("FailureCode", "FailureMessage", "EndTime"):
+            description.pop(ended, None)
+        return _json_response(200, started)
 
     async def _describe_import(self, request: web.Request, body: bytes) -> web.Response:
         response = await self._forward(request, body, identity=True)
