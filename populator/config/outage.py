@@ -111,3 +111,8 @@ class OutageWatch:
                 raise
             self.answered()
             return answer
+
+
+async def ask(outage: OutageWatch | None, request: Callable[[], Awaitable[T]]) -> T:
+    """`request()`, waiting out an outage of its service when there is a watch over it."""
+    return await (request() if outage is None else outage.call(request))

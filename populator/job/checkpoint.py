@@ -36,14 +36,14 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import orjson
 
-from ..config.outage import OutageTooLong, OutageWatch
+from ..config.outage import OutageTooLong, OutageWatch, ask
 from ..errors import LocalWriteError, PopulatorError, UsageError, describe_failure
 from ..source.archive import ArchiveObject, split_s3_url
 from .finished import FinishedSet
@@ -402,8 +402,9 @@ class _S3Store:
 
         if self._conditional:
             try:
-                await self._ask(
-                    lambda: self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*")
+                await ask(
+                    self._outage,
+                    lambda: self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*"),
                 )
                 return
             except ClientError as exc:
@@ -411,11 +412,8 @@ class _S3Store:
                 if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest"):
                     raise
                 self._conditional = False  # an endpoint without conditional writes: names are unique
-        await self._ask(lambda: self._s3.put_object(Bucket=self._bucket, Key=key, Body=body))
-
-    async def _ask(self, request: Callable[[], Awaitable[Any]]) -> Any:
-        """A put, waiting out an S3 that stops answering (the segments queue up meanwhile)."""
-        return await (request() if self._outage is None else self._outage.call(request))
+        # While S3 does not answer, the put waits (the next segments queue up behind it).
+        await ask(self._outage, lambda: self._s3.put_object(Bucket=self._bucket, Key=key, Body=body))
 
     async def drain(self) -> None:
         if self._writer is not None:

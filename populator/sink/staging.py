@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import mmap
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypedDict
@@ -33,7 +33,7 @@ from typing import Any, TypedDict
 import orjson
 from isal import isal_zlib
 
-from ..config.outage import OutageWatch
+from ..config.outage import OutageWatch, ask
 from ..events import TTL_SECONDS, ManifestItem
 from .writes import KeyedObject, WriteOutcome
 
@@ -394,10 +394,11 @@ class Stager:
         self._count += 1
         key = f"{self._prefix}{self._run}-{self._count:05d}{SUFFIX}"
         # No Content-Encoding: a reader that honours it would inflate the object before ImportTable.
-        answer = await self._ask(
+        answer = await ask(
+            self._outage,
             lambda: self._s3.create_multipart_upload(
                 Bucket=self._bucket, Key=key, ContentType="application/gzip"
-            )
+            ),
         )
         staged = _Open(key, answer["UploadId"], KeySet(self._target))
         self._on_upload_started(key, staged.upload_id)
@@ -435,13 +436,14 @@ class Stager:
             await asyncio.wait(list(staged.in_flight))
         self._raise_failure()
         parts = sorted(staged.parts, key=lambda part: part["PartNumber"])
-        await self._ask(
+        await ask(
+            self._outage,
             lambda: self._s3.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=staged.key,
                 UploadId=staged.upload_id,
                 MultipartUpload={"Parts": parts},
-            )
+            ),
         )
         self._open.remove(staged)
         done = StagedObject(
@@ -459,10 +461,11 @@ class Stager:
         staged.ended = True
         if staged.in_flight:
             await asyncio.wait(list(staged.in_flight))
-        await self._ask(
+        await ask(
+            self._outage,
             lambda: self._s3.abort_multipart_upload(
                 Bucket=self._bucket, Key=staged.key, UploadId=staged.upload_id
-            )
+            ),
         )
         if staged in self._open:
             self._open.remove(staged)
@@ -490,16 +493,13 @@ class Stager:
         task.add_done_callback(landed)
 
     async def _upload(self, staged: _Open, number: int, data: bytearray) -> None:
-        answer = await self._ask(
+        answer = await ask(
+            self._outage,
             lambda: self._s3.upload_part(
                 Bucket=self._bucket, Key=staged.key, UploadId=staged.upload_id, PartNumber=number, Body=data
-            )
+            ),
         )
         staged.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-
-    async def _ask(self, request: Callable[[], Awaitable[Any]]) -> Any:
-        """An S3 call, waiting out an S3 that stops answering when there is a watch."""
-        return await (request() if self._outage is None else self._outage.call(request))
 
     def _raise_failure(self) -> None:
         """A part or a completion that failed (after botocore's retries) stops the writing."""

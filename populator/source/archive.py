@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any
 
-from ..config.outage import OutageWatch
+from ..config.outage import OutageWatch, ask
 from ..errors import ArchiveError, UsageError
 from .shard import Shard
 
@@ -294,11 +294,8 @@ async def _pages(s3: Any, outage: OutageWatch | None, **request: str) -> AsyncIt
     which waits out an S3 that stops answering and asks for the same page again."""
     token = ""
     while True:
-        ask = dict(request, ContinuationToken=token) if token else request
-        if outage is None:
-            page: dict[str, Any] = await s3.list_objects_v2(**ask)
-        else:
-            page = await outage.call(lambda: s3.list_objects_v2(**ask))  # noqa: B023 - awaited at once
+        request_page = dict(request, ContinuationToken=token) if token else request
+        page: dict[str, Any] = await ask(outage, lambda: s3.list_objects_v2(**request_page))  # noqa: B023 - awaited at once
         yield page
         token = page.get("NextContinuationToken", "")
         if not page.get("IsTruncated") or not token:
