@@ -194,6 +194,17 @@ class _Tails:
             await asyncio.gather(*self._flushes)
         await self.flush()
 
+    async def abandon(self) -> None:
+        """The pipeline ends short (an error, a cancellation): what is gathered is dropped with it
+        (its objects are not finished), and no flush is left waiting on a queue nobody empties,
+        to be destroyed pending once the loop is gone."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in self._flushes:
+            task.cancel()
+        await asyncio.gather(*self._flushes, return_exceptions=True)
+
 
 class _ReadBrokeOff(Exception):
     """A read failed in a way that reading again from the start may fix."""
@@ -280,17 +291,28 @@ async def run_pipeline(
 
 
 async def _run_stages(stage: _Stage, source: AsyncIterator[ArchiveObject] | None) -> None:
-    options, hub, s3, writer = stage.options, stage.hub, stage.s3, stage.writer
+    options = stage.options
     if source is None:
         runs, objects = await list_archive(
-            options.location, options.since, s3, options.shard, outage=stage.s3_outage
+            options.location, options.since, stage.s3, options.shard, outage=stage.s3_outage
         )
-        hub.publish(RunsSelected(runs))
+        stage.hub.publish(RunsSelected(runs))
+    else:
+        objects = source
+    try:
+        await _stages_in_group(stage, objects, announce=source is None)
+    finally:
+        if stage.tails is not None:
+            await stage.tails.abandon()  # nothing left after a normal end: close() sent it all
+
+
+async def _stages_in_group(stage: _Stage, objects: AsyncIterator[ArchiveObject], *, announce: bool) -> None:
+    options, writer = stage.options, stage.writer
     async with asyncio.TaskGroup() as group:
         # In the group, so that a subscriber raising as prefixes are published (the checkpoint on
         # a full disk) ends the run like any other stage, instead of the sweeper alone, silently.
         sweeper = group.create_task(_sweep_prefixes(stage)) if stage.keep_prefixes else None
-        group.create_task(_produce(stage, objects if source is None else source, announce=source is None))
+        group.create_task(_produce(stage, objects, announce=announce))
         readers = [group.create_task(_read_objects(stage)) for _ in range(options.concurrency)]
         writers = [group.create_task(_write_batches(stage)) for _ in range(options.writers if writer else 0)]
         await asyncio.gather(*readers)

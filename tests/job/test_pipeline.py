@@ -220,3 +220,31 @@ async def test_events_without_a_fingerprint_are_counted_never_bad_rows_nor_writt
                                                    if isinstance(case.expected, tuple)}  # fmt: skip
     [done] = [event for event in events if isinstance(event, ObjectFinished)]
     assert done.no_fingerprint == 201 and done.bad_rows == bad
+
+
+async def test_a_pipeline_cancelled_with_ends_gathered_leaves_no_task_behind(tmp_path):
+    """Objects' ends are gathered across objects (BatchWriteItem) and flushed on a timer; the
+    table stops taking writes, the queue fills, a timer's flush waits on it; then the run is
+    cancelled. No flush may be left waiting: it would be destroyed pending once the loop is
+    gone ("Task was destroyed but it is pending", or an error of a closed loop)."""
+
+    class StuckWriter(RecordingWriter):
+        combines_objects = True
+
+        async def write(self, items: list[ManifestItem]) -> WriteOutcome:
+            await asyncio.Event().wait()  # never answers
+            raise AssertionError("unreachable")
+
+    # Each object: a full batch (straight to the queue) and an end (gathered): twelve objects fill
+    # the queue of the one stuck writer, and the ends gathered meanwhile are flushed on a timer.
+    write_archive(tmp_path, SampleSpec(runs=1, parts_per_run=12, events_per_part=40, now=NOW, seed=9))
+    before = asyncio.all_tasks()
+    run = asyncio.ensure_future(
+        run_pipeline(options(tmp_path, concurrency=12, writers=1), Hub(), writer=StuckWriter(), s3=None)
+    )
+    await asyncio.sleep(1.0)  # the queue is full, a timer's flush waits on it
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await asyncio.sleep(0)
+    assert [task for task in asyncio.all_tasks() - before if not task.done()] == []
