@@ -38,12 +38,11 @@ SIZES = (10_000, 100_000)
 OBJECTS_PER_RUN = 50
 EVENTS_PER_OBJECT = 2
 BYTES_PER_OBJECT_TARGET = 64
-# × the baseline's objects/s. A tenth: populator's own work for an object (a first run: reading,
-# parsing, batching, writing, recording it; a resume: checking it against the checkpoint) costs at
-# most ten times what the bare tool spends on it. On S3 a resume is bound by ListObjectsV2 pages
-# long before that (docs/benchmarks.md).
-FIRST_RUN_TARGET = 0.10
-RESUME_TARGET = 0.10
+# × the baseline's objects/s: the absolute targets these rows had (2,000 and 50,000 objects/s "on
+# this machine"), divided by the baselines measured on this machine when it was quiet (26,198 and
+# 335,503 objects/s, docs/benchmarks.md): the same bars, now held whatever the machine and its load.
+FIRST_RUN_TARGET = 0.075
+RESUME_TARGET = 0.15
 # The baselines, given the archive's root as $1.
 READ_BASELINE = (
     'set -o pipefail; find "$1" -type f -name "*.gz" -exec zcat -- {} + | cut -f3,7,130 >/dev/null'
