@@ -15,6 +15,7 @@ wrong endpoint, region or proxy), and the caller says so at once (`proven`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ class OutageTooLong(PopulatorError):
     exit_code = EXIT_OUTAGE
 
 
+@functools.cache
 def unreachable_errors() -> tuple[type[BaseException], ...]:
     """What a request that got no answer at all raises: the service (or the way to it) is down,
     not this request. botocore and aiohttp are imported here, when a client exists: a dry run over

@@ -31,7 +31,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from ..config.outage import OutageWatch, unreachable_errors
 from ..errors import ACCESS_DENIED_CODES, PopulatorError, aws_error_code, describe_failure, retry_later
-from ..events import TTL_SECONDS, ManifestItem, triage
+from ..events import TTL_SECONDS, ManifestItem, Triage, triage
 from ..observe.hub import (
     BadRowFound,
     BytesRead,
@@ -565,13 +565,8 @@ async def _sort_out(
         bad[line.reason.value] += 1
         hub.publish(BadRowFound(obj, first + line.offset, line.reason.value, line.head))
     count = len(lines)
-    state.lines += count
-    state.blank += sorted_out.blank
-    state.expired += sorted_out.expired
-    state.no_fingerprint += sorted_out.no_fingerprint
+    _count_lines(state, count, sorted_out, bad)
     state.merged += merged
-    if bad:
-        state.bad.update(bad)
     skipped = sorted_out.no_fingerprint
     hub.publish(LinesParsed(obj, count, sorted_out.blank, bad, sorted_out.expired, merged, skipped))
 
@@ -582,17 +577,22 @@ def _carry(stage: _Stage, state: _ObjectState, lines: list[bytes], cutoff: int |
     sorted_out = triage(lines, cutoff)
     bad = Counter(line.reason.value for line in sorted_out.bad)
     count = len(lines)
+    _count_lines(state, count, sorted_out, bad)
+    state.carried_lines += count
+    state.carried_items += len(sorted_out.items)
+    stage.hub.publish(
+        LinesParsed(state.obj, count, sorted_out.blank, bad, sorted_out.expired, 0, sorted_out.no_fingerprint)
+    )
+
+
+def _count_lines(state: _ObjectState, count: int, sorted_out: Triage, bad: Counter[str]) -> None:
+    """What `count` lines of the object were, added to its counts (written or carried alike)."""
     state.lines += count
     state.blank += sorted_out.blank
     state.expired += sorted_out.expired
     state.no_fingerprint += sorted_out.no_fingerprint
-    state.carried_lines += count
-    state.carried_items += len(sorted_out.items)
     if bad:
         state.bad.update(bad)
-    stage.hub.publish(
-        LinesParsed(state.obj, count, sorted_out.blank, bad, sorted_out.expired, 0, sorted_out.no_fingerprint)
-    )
 
 
 async def _submit(stage: _Stage, state: _ObjectState, items: list[ManifestItem]) -> None:

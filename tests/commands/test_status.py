@@ -6,18 +6,13 @@ bucket), so that a shard is still running when it is killed with SIGKILL.
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
-import pty
-import select
 import shlex
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +28,7 @@ from populator.source.shard import shard_of
 from tests.support.backfill_helpers import NOW, run_populator, upload, write_configs
 from tests.support.fleet_snapshots import NOW as SNAPSHOT_NOW
 from tests.support.fleet_snapshots import snap
+from tests.support.terminal import run_in_a_terminal
 
 SHARDS = 3
 # Nine parts of 300 events: every shard gets some (checked below), and a paced table makes each
@@ -252,36 +248,16 @@ def test_status_reads_nothing_it_does_not_know(tmp_path):
 def test_watch_on_a_terminal_redraws_in_place_until_ctrl_c(tmp_path):
     logs = tmp_path / "logs"
     (logs / "status").mkdir(parents=True)
-    main, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "COLUMNS": "80", "LINES": "40", "TERM": "xterm"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "populator", "status", str(logs), "--watch", "--interval", "0.2"],
-        env=env, stdin=subprocess.DEVNULL, stdout=child, stderr=child,
-    )  # fmt: skip
-    os.close(child)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + 30
-    interrupted = False
-    while time.monotonic() < deadline:
-        if not interrupted and b"".join(chunks).count(b"No status snapshot here") >= 3:
-            process.send_signal(signal.SIGINT)
-            interrupted = True
-        ready, _, _ = select.select([main], [], [], 0.1)
-        if ready:
-            try:
-                data = os.read(main, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif process.poll() is not None:
-            break
-    assert process.wait(timeout=30) == 130
-    os.close(main)
-    output = b"".join(chunks).decode("utf-8", "replace")
-    assert interrupted and "Traceback" not in output
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    code, output = run_in_a_terminal(
+        ["status", str(logs), "--watch", "--interval", "0.2"],
+        env,
+        columns=80,
+        interrupt_when=lambda shown: shown.count(b"No status snapshot here") >= 3,
+        budget=30,
+    )
+    assert code == 130
+    assert output.count("No status snapshot here") >= 3 and "Traceback" not in output
     assert "\x1b[2K" in output or "\x1b[1A" in output  # redrawn in place, not printed again below
 
 

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import logging
-import os
-import pty
 import re
-import select
-import struct
-import subprocess
-import sys
-import termios
 import time
 from collections import Counter
 
@@ -42,6 +34,7 @@ from populator.samples.archive import SampleSpec, write_archive
 from populator.sink.ratelimit import RateState
 from populator.source.archive import ArchiveObject, RunFolder
 from tests.support.backfill_helpers import run_populator, write_configs
+from tests.support.terminal import run_in_a_terminal
 
 ESCAPE = "\x1b["
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -55,6 +48,8 @@ def terminal(buffer: io.StringIO, width: int, **environ: str) -> Console:
     """
     env = {"TERM": "xterm-256color", "COLUMNS": str(width), "LINES": "30", **environ}
     return Console(file=buffer, force_terminal=True, width=width, color_system="truecolor", _environ=env)
+
+
 COLOUR = re.compile(r"\x1b\[[0-9;]*(?:3[0-9]|9[0-7]|38;)[0-9;]*m")  # foreground colours
 
 
@@ -381,37 +376,6 @@ def test_log_level_warning_keeps_info_off_stderr(aws, unique_name, tmp_path, arc
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "progress: " not in result.stderr and "runs selected" not in result.stderr
-
-
-def run_in_a_terminal(args: list[str], env: dict[str, str], columns: int = 150) -> tuple[int, str]:
-    """Run the CLI with stdout and stderr on a pseudo-terminal; returns exit code and output."""
-    main, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "populator", *args],
-        env={**env, "COLUMNS": str(columns), "LINES": "40", "TERM": "xterm-256color"},
-        stdin=subprocess.DEVNULL,
-        stdout=child,
-        stderr=child,
-    )
-    os.close(child)
-    chunks = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([main], [], [], 0.2)
-        if ready:
-            try:
-                data = os.read(main, 65536)
-            except OSError:  # the child closed its end
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif process.poll() is not None:
-            break
-    code = process.wait(timeout=30)
-    os.close(main)
-    return code, b"".join(chunks).decode("utf-8", "replace")
 
 
 def test_on_a_terminal_a_live_display_then_a_summary_table(aws, unique_name, tmp_path, archive):

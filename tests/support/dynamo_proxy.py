@@ -104,6 +104,7 @@ from aiohttp import web
 from tests.support.loopback_proxy import (
     Knob,
     LoopbackProxy,
+    check_bool,
     check_budget,
     check_keys,
     check_optional_budget,
@@ -126,11 +127,6 @@ class _Fault(enum.Enum):
     SERVER_ERROR = "server_error_next"
     THROTTLING_EXCEPTION = "throttling_exception_next"
     THROTTLE = "throttle_next"
-
-
-def _check_bool(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be a bool, got {value!r}")
 
 
 def _check_reasons(name: str, value: object) -> None:
@@ -161,10 +157,10 @@ class DynamoProxy(LoopbackProxy):
     drop_next: Knob[int] = Knob(0, check_budget)
     #: operations answered 400 AccessDeniedException, as DynamoDB does for a missing IAM permission
     deny_operations: Knob[frozenset[str] | None] = Knob(None, check_keys)
-    strip_consumed_capacity: Knob[bool] = Knob(False, _check_bool)
+    strip_consumed_capacity: Knob[bool] = Knob(False, check_bool)
     throttling_reasons: Knob[tuple[str, ...] | None] = Knob(None, _check_reasons)
     describe_table_extra: Knob[dict[str, Any] | None] = Knob(None, _check_mapping)
-    hold_imports: Knob[bool] = Knob(False, _check_bool)
+    hold_imports: Knob[bool] = Knob(False, check_bool)
     #: operation → (HTTP status, error code, message): answered so, whatever the request (an
     #: answer populator has no special handling for, as AWS may give one any day)
     answer_operations: Knob[dict[str, Any] | None] = Knob(None, _check_mapping)

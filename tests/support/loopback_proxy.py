@@ -83,6 +83,11 @@ class Knob(Generic[_T]):
             setattr(obj, self._attr, value)
 
 
+def check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
+
+
 def check_budget(name: str, value: object) -> None:
     """A count-down: an int >= 0 (0 is off)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:

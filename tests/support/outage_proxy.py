@@ -34,13 +34,8 @@ import collections
 
 from aiohttp import web
 
-from tests.support.loopback_proxy import Knob, LoopbackProxy, check_budget, check_keys
+from tests.support.loopback_proxy import Knob, LoopbackProxy, check_bool, check_budget, check_keys
 from tests.support.s3_proxy import classify
-
-
-def _check_bool(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be a bool, got {value!r}")
 
 
 class OutageProxy(LoopbackProxy):
@@ -54,7 +49,7 @@ class OutageProxy(LoopbackProxy):
     #: requests of the ``down_at`` operations forwarded before the next one takes the proxy down
     spare: Knob[int] = Knob(0, check_budget)
     #: down as a black hole: requests are accepted and never answered (False: refused)
-    hangs: Knob[bool] = Knob(False, _check_bool)
+    hangs: Knob[bool] = Knob(False, check_bool)
 
     def __init__(self, upstream_url: str) -> None:
         super().__init__(upstream_url)
