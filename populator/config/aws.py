@@ -96,6 +96,13 @@ def s3_client(session: AioSession, settings: AwsSettings, *, attempts: int | Non
     return session.create_client("s3", region_name=region, config=config)
 
 
+def s3_client_for(profile: str | None, connections: int, *, attempts: int | None = None) -> Any:
+    """`s3_client` for work that needs S3 alone (the run's record under `--log-path`, status
+    snapshots, a stored report): its own session of `profile`, `connections` at most."""
+    settings = AwsSettings(profile=profile, dynamodb_region="", dynamodb_keys=None, pool_size=connections)
+    return s3_client(new_session(profile), settings, attempts=attempts)
+
+
 def dynamodb_client(session: AioSession, settings: AwsSettings) -> Any:
     """An async DynamoDB client context manager.
 

@@ -89,12 +89,9 @@ def store(
 async def _upload(
     destination: LogDestination, name: str, files: dict[str, bytes], profile: str | None
 ) -> None:
-    from ..config.aws import Endpoint, connection_failure, new_session, s3_client
-    from ..config.storage import AwsSettings
+    from ..config.aws import Endpoint, connection_failure, s3_client_for
 
-    session = new_session(profile)
-    settings = AwsSettings(profile=profile, dynamodb_region="", dynamodb_keys=None, pool_size=4)
-    async with s3_client(session, settings) as s3:
+    async with s3_client_for(profile, 4) as s3:
         try:
             for file_name, data in files.items():
                 content_type = (

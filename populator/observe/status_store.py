@@ -72,11 +72,9 @@ class StatusWriter:
             raise
 
     async def _open(self) -> None:
-        from ..config.aws import new_session, s3_client
-        from ..config.storage import AwsSettings
+        from ..config.aws import s3_client_for
 
-        settings = AwsSettings(profile=self._profile, dynamodb_region="", dynamodb_keys=None, pool_size=2)
-        context = s3_client(new_session(self._profile), settings, attempts=PUT_ATTEMPTS)
+        context = s3_client_for(self._profile, 2, attempts=PUT_ATTEMPTS)
         self._client = await context.__aenter__()
         self._client_context = context
 
@@ -130,12 +128,11 @@ def read_statuses(destination: LogDestination, *, profile: str | None = None) ->
 async def _read_s3(destination: LogDestination, profile: str | None, found: StatusRead) -> StatusRead:
     from botocore.exceptions import ClientError
 
-    from ..config.aws import Endpoint, new_session, refusal, s3_client, translate
-    from ..config.storage import AwsSettings, identity_hint
+    from ..config.aws import Endpoint, refusal, s3_client_for, translate
+    from ..config.storage import identity_hint
 
     action = f"reading the status snapshots under {destination}"
-    settings = AwsSettings(profile=profile, dynamodb_region="", dynamodb_keys=None, pool_size=READS_AT_ONCE)
-    async with s3_client(new_session(profile), settings) as s3:
+    async with s3_client_for(profile, READS_AT_ONCE) as s3:
         try:
             keys = await _list(s3, destination)
             at_once = asyncio.Semaphore(READS_AT_ONCE)

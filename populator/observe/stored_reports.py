@@ -79,12 +79,9 @@ def _parse(data: bytes, source: str) -> dict[str, Any]:
 
 
 async def _read_s3(where: str, bucket: str, prefix: str, profile: str | None) -> StoredReport:
-    from ..config.aws import Endpoint, new_session, refusal, s3_client, translate
-    from ..config.storage import AwsSettings
+    from ..config.aws import Endpoint, refusal, s3_client_for, translate
 
-    session = new_session(profile)
-    settings = AwsSettings(profile=profile, dynamodb_region="", dynamodb_keys=None, pool_size=2)
-    async with s3_client(session, settings) as s3:
+    async with s3_client_for(profile, 2) as s3:
         try:
             found, runs = (
                 (prefix.rstrip("/"), 1)  # split_s3_url ends every prefix in "/"
